@@ -1,0 +1,81 @@
+"""The Flask application: one composition root, no work at import."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from flask import Flask, Response, g, jsonify, request
+from redis import Redis
+from redis.exceptions import RedisError
+from werkzeug.exceptions import HTTPException
+
+from backend.auth import check_request
+from backend.errors import BackendError, QueueUnavailable
+from backend.protocol import blueprint
+from backend.redis_store import connect
+from backend.services import Services
+from backend.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, redis: Redis | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask("lsbert")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    shared = Services.build(settings, redis or connect(settings.require_redis("web")))
+    app.extensions["lsbert"] = shared
+    app.register_blueprint(blueprint)
+    app.before_request(lambda: check_request(settings))
+    app.after_request(count_request)
+    register_error_handlers(app)
+    return app
+
+
+def count_request(response: Response) -> Response:
+    from flask import current_app
+
+    route = request.url_rule.rule if request.url_rule else "unmatched"
+    current_app.extensions["lsbert"].metrics.add(
+        "lsbert_http_requests_total", route=route, status=response.status_code
+    )
+    return response
+
+
+def error_response(status: int, code: str, message: str, fix: str = "") -> tuple[Response, int]:
+    error_id = uuid.uuid4().hex[:12]
+    g.error_id = error_id
+    return jsonify(error=code, message=message, fix=fix, error_id=error_id), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(BackendError)
+    def backend_error(error: BackendError):  # type: ignore[no-untyped-def]
+        response = error_response(error.status, error.code, error.message, error.fix)
+        if error.status == 401:
+            response[0].headers["WWW-Authenticate"] = 'Basic realm="lsbert"'
+        return response
+
+    @app.errorhandler(RedisError)
+    def redis_error(error: RedisError):  # type: ignore[no-untyped-def]
+        log.error("Redis failed during %s %s: %s", request.method, request.path, error)
+        unavailable = QueueUnavailable(
+            "Redis is unreachable", "check REDIS_URL and that Redis runs"
+        )
+        return error_response(
+            unavailable.status, unavailable.code, unavailable.message, unavailable.fix
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):  # type: ignore[no-untyped-def]
+        code = (error.name or "error").lower().replace(" ", "_")
+        return error_response(error.code or 500, code, error.description or error.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):  # type: ignore[no-untyped-def]
+        response = error_response(
+            500, "internal_error", "the backend failed on this request", "see the backend's log"
+        )
+        log.exception("error %s on %s %s", g.error_id, request.method, request.path)
+        return response

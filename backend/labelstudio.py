@@ -1,0 +1,117 @@
+"""A small client of the Label Studio API: both kinds of key, and readable failures.
+
+Label Studio 1.20+ issues personal access tokens (JWT refresh tokens exchanged for
+short-lived access tokens); older installs and `LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN`
+use a legacy key sent as `Token <key>`. The kind is told apart by the key's shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import requests
+
+from backend.errors import LabelStudioError
+
+log = logging.getLogger(__name__)
+
+
+def is_personal_access_token(key: str) -> bool:
+    """Personal access tokens are JWTs: three base64 parts joined by dots."""
+    return key.count(".") == 2 and all(key.split("."))
+
+
+class LabelStudioClient:
+    def __init__(self, url: str, api_key: str, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.api_key = api_key
+        self.timeout = timeout
+        self.session = requests.Session()
+        self._access: str | None = None
+        self._lock = threading.Lock()
+
+    def project(self, project: int) -> dict:
+        found = self.get_json(f"/api/projects/{int(project)}")
+        if not isinstance(found, dict):
+            raise LabelStudioError(f"Label Studio answered project {project} with no object")
+        return found
+
+    def label_config(self, project: int) -> str:
+        return str(self.project(project).get("label_config") or "")
+
+    def annotated_tasks(self, project: int) -> list[dict]:
+        """Every task of the project that has annotations, with them inline."""
+        tasks = self.get_json(f"/api/projects/{int(project)}/export", params={"exportType": "JSON"})
+        if not isinstance(tasks, list):
+            raise LabelStudioError(f"the export of project {project} is not a list of tasks")
+        return tasks
+
+    def get_json(self, path: str, params: dict | None = None) -> dict | list:
+        response = self.request("GET", path, params=params)
+        try:
+            return response.json()
+        except ValueError:
+            raise LabelStudioError(
+                f"Label Studio answered {path} with something else than JSON"
+            ) from None
+
+    def request(self, method: str, path: str, **kwargs: object) -> requests.Response:
+        response = self._send(method, path, self.authorization(), **kwargs)
+        if response.status_code == 401 and is_personal_access_token(self.api_key):
+            # The access token expired (they last minutes): refresh once and retry.
+            response = self._send(method, path, self.authorization(refresh=True), **kwargs)
+        self.raise_for_status(response, path)
+        return response
+
+    def authorization(self, refresh: bool = False) -> str:
+        if not is_personal_access_token(self.api_key):
+            return f"Token {self.api_key}"
+        with self._lock:
+            if refresh or self._access is None:
+                self._access = self.refresh_access_token()
+            return f"Bearer {self._access}"
+
+    def refresh_access_token(self) -> str:
+        response = self._send("POST", "/api/token/refresh/", None, json={"refresh": self.api_key})
+        if response.status_code in (401, 403):
+            raise LabelStudioError(
+                "Label Studio rejected LABEL_STUDIO_API_KEY as a personal access token: copy a "
+                "current token from Account & Settings"
+            )
+        self.raise_for_status(response, "/api/token/refresh/")
+        access = response.json().get("access")
+        if not access:
+            raise LabelStudioError("Label Studio's token refresh returned no access token")
+        return str(access)
+
+    def _send(
+        self, method: str, path: str, authorization: str | None, **kwargs: object
+    ) -> requests.Response:
+        headers = {"Authorization": authorization} if authorization else {}
+        try:
+            return self.session.request(
+                method,
+                self.url + path,
+                headers=headers,
+                timeout=self.timeout,
+                **kwargs,  # type: ignore[arg-type]
+            )
+        except requests.RequestException as error:
+            raise LabelStudioError(
+                f"Label Studio is unreachable at {self.url} ({type(error).__name__}): check "
+                "LABEL_STUDIO_URL and that Label Studio runs"
+            ) from None
+
+    def raise_for_status(self, response: requests.Response, path: str) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        if status in (401, 403):
+            raise LabelStudioError(
+                f"Label Studio refused {path} ({status}): check LABEL_STUDIO_API_KEY; a legacy "
+                "token also needs legacy tokens enabled in the organization"
+            )
+        if status == 404:
+            raise LabelStudioError(f"Label Studio has no {path} (404): is the project deleted?")
+        raise LabelStudioError(f"Label Studio answered {path} with HTTP {status}")

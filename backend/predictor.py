@@ -1,0 +1,84 @@
+"""The models a web process serves: loaded on first use, swapped when `current` moves."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from backend.store import ModelStore
+
+if TYPE_CHECKING:
+    from model.classifier import TextClassifier
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedVersion:
+    version: str
+    models: dict[str, TextClassifier] = field(default_factory=dict)  # control name -> model
+
+
+class ModelCache:
+    """One loaded version per project, checked against the store's pointer on every use.
+
+    Reading the pointer is a small file read, so every web process notices a new version
+    on its next request, without a restart and without talking to the others.
+    """
+
+    def __init__(self, store: ModelStore, torch_threads: int) -> None:
+        self.store = store
+        self.torch_threads = torch_threads
+        self._loaded: dict[int, LoadedVersion] = {}
+        self._locks: dict[int, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._configured = False
+
+    def get(self, project: int) -> LoadedVersion | None:
+        version = self.store.current_version(project)
+        if version is None:
+            return None
+        loaded = self._loaded.get(project)
+        if loaded is not None and loaded.version == version:
+            return loaded
+        with self._lock(project):
+            loaded = self._loaded.get(project)
+            if loaded is None or loaded.version != version:
+                loaded = self._load(project, version)
+                self._loaded[project] = loaded
+            return loaded
+
+    def preload(self, project: int) -> None:
+        """Load the current version in the background, so the next /predict is quick."""
+        version = self.store.current_version(project)
+        loaded = self._loaded.get(project)
+        if version and (loaded is None or loaded.version != version):
+            threading.Thread(target=self._preload, args=(project,), daemon=True).start()
+
+    def _preload(self, project: int) -> None:
+        try:
+            self.get(project)
+        except Exception:  # a background thread has no caller to tell; /predict will retry
+            log.exception("preloading the model of project %s failed", project)
+
+    def _lock(self, project: int) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(project, threading.Lock())
+
+    def _load(self, project: int, version: str) -> LoadedVersion:
+        from model.classifier import TextClassifier  # torch is imported on first use only
+        from model.runtime import configure_threads
+
+        if not self._configured:
+            configure_threads(self.torch_threads)
+            self._configured = True
+        record = self.store.read_version(project, version)
+        folder = self.store.version_dir(project, version)
+        models = {
+            entry["control"]: TextClassifier.load(folder / entry["folder"])
+            for entry in record.get("controls", [])
+        }
+        log.info("project %s: serving version %s (%s)", project, version, ", ".join(models))
+        return LoadedVersion(version, models)

@@ -1,0 +1,86 @@
+"""Label Studio's ML backend protocol: /health, /setup, /predict, /webhook, and /metrics."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from backend.errors import BadRequest
+from backend.label_config import parse_label_config
+from backend.predictions import predict_tasks
+from backend.services import Services
+from backend.store import UNTRAINED, project_id
+from backend.webhooks import handle_webhook
+
+blueprint = Blueprint("protocol", __name__)
+MODEL_CLASS = "lsbert.TextClassifier"
+
+
+def services() -> Services:
+    return current_app.extensions["lsbert"]
+
+
+def json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest(
+            "the request body is not a JSON object",
+            "send a JSON object with the header Content-Type: application/json",
+        )
+    return body
+
+
+@blueprint.get("/")
+@blueprint.get("/health")
+def health() -> Response:
+    settings = services().settings
+    return jsonify(status="UP", model_class=MODEL_CLASS, training_source=settings.training_source)
+
+
+@blueprint.post("/setup")
+def setup() -> Response:
+    body = json_body()
+    project = project_id(body.get("project"))
+    schema = body.get("schema") or body.get("label_config")
+    parse_label_config(schema)  # refuses, with the reason, a config we cannot predict
+    shared = services()
+    shared.remember_config(project, str(schema))
+    shared.cache.preload(project)
+    return jsonify(model_version=shared.store.current_version(project) or UNTRAINED)
+
+
+@blueprint.post("/predict")
+def predict() -> Response:
+    body = json_body()
+    tasks = body.get("tasks")
+    if not isinstance(tasks, list):
+        raise BadRequest("'tasks' must be a list of tasks", 'send {"tasks": [{"data": {...}}]}')
+    shared = services()
+    project = project_id(body.get("project") or first_task_project(tasks))
+    schema = body.get("label_config") or shared.configs.get(project)
+    if not schema:
+        raise BadRequest(
+            f"no label config for project {project}",
+            "send 'label_config' with the tasks, as Label Studio does",
+        )
+    loaded = shared.cache.get(project)
+    results = predict_tasks(
+        tasks, parse_label_config(schema), loaded, shared.settings.predict_batch_size
+    )
+    shared.metrics.add("lsbert_predicted_tasks_total", len(tasks))
+    shared.metrics.add("lsbert_prediction_results_total", sum(len(r["result"]) for r in results))
+    return jsonify(results=results, model_version=loaded.version if loaded else UNTRAINED)
+
+
+def first_task_project(tasks: list) -> object:
+    first = tasks[0] if tasks and isinstance(tasks[0], dict) else {}
+    return first.get("project")
+
+
+@blueprint.post("/webhook")
+def webhook() -> Response:
+    return jsonify(handle_webhook(json_body(), services(), g.authenticated))
+
+
+@blueprint.get("/metrics")
+def metrics() -> Response:
+    return Response(services().metrics.render(), mimetype="text/plain; version=0.0.4")

@@ -1,0 +1,58 @@
+"""The long-lived objects a web process shares between requests."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from redis import Redis
+from redis.exceptions import RedisError
+
+from backend.metrics import Metrics
+from backend.predictor import ModelCache
+from backend.redis_store import ProjectConfigs, WebhookAnnotations
+from backend.settings import Settings
+from backend.store import ModelStore
+from backend.training_queue import TrainingQueue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: Redis
+    store: ModelStore
+    cache: ModelCache
+    queue: TrainingQueue
+    metrics: Metrics
+    configs: ProjectConfigs
+    webhook_annotations: WebhookAnnotations
+    background: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="lsbert-background")
+    )
+
+    @classmethod
+    def build(cls, settings: Settings, redis: Redis) -> Services:
+        store = ModelStore(settings.model_dir)
+        return cls(
+            settings=settings,
+            redis=redis,
+            store=store,
+            cache=ModelCache(store, settings.web_torch_threads),
+            queue=TrainingQueue(redis, settings.train_job_timeout),
+            metrics=Metrics(redis),
+            configs=ProjectConfigs(redis),
+            webhook_annotations=WebhookAnnotations(redis),
+        )
+
+    def remember_config(self, project: int, label_config: str) -> None:
+        """Keep the project's config for webhook-mode training, off the request's path."""
+        self.background.submit(self._save_config, project, label_config)
+
+    def _save_config(self, project: int, label_config: str) -> None:
+        try:
+            self.configs.save(project, label_config)
+        except RedisError as error:
+            log.warning("could not store the label config of project %s: %s", project, error)

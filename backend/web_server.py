@@ -1,0 +1,43 @@
+"""`lsbert web`: the Flask app under gunicorn, with threads so /health never waits."""
+
+from __future__ import annotations
+
+from gunicorn.app.base import BaseApplication
+
+from backend.app import create_app
+from backend.settings import Settings
+
+
+class WebServer(BaseApplication):  # type: ignore[misc]
+    def __init__(self, settings: Settings, host: str, port: int) -> None:
+        self.settings = settings
+        self.bind = f"{host}:{port}"
+        super().__init__()
+
+    def load_config(self) -> None:
+        # No preload: the app (and torch, on first prediction) is built in each worker,
+        # never in the master before it forks.
+        options = {
+            "bind": self.bind,
+            "workers": self.settings.web_workers,
+            "worker_class": "gthread",
+            "threads": self.settings.web_threads,
+            "timeout": self.settings.web_timeout,
+            "graceful_timeout": 10,
+            "keepalive": 5,
+            "preload_app": False,
+            "loglevel": self.settings.log_level.lower(),
+            "errorlog": "-",
+            "accesslog": None,
+            # gunicorn's control socket is one file per user: two servers would share it.
+            "control_socket_disable": True,
+        }
+        for name, value in options.items():
+            self.cfg.set(name, value)
+
+    def load(self):  # type: ignore[no-untyped-def]
+        return create_app(self.settings)
+
+
+def run_web(settings: Settings, host: str, port: int) -> None:
+    WebServer(settings, host, port).run()

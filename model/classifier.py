@@ -1,0 +1,164 @@
+"""A BERT text classifier: mean-pooled encoder states under one linear head.
+
+Mean pooling rather than BERT's [CLS] pooler: sentence encoders such as all-MiniLM-L6-v2
+are trained to put meaning in the mean of their token states, and their pooler weights are
+untrained. The head therefore starts from a useful place and few labels go a long way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from model.errors import StoredModelError
+from model.labels import LabelSpace
+
+FORMAT = "lsbert-text-classifier/1"
+HEAD_FILE = "head.safetensors"
+META_FILE = "classifier.json"
+# Characters kept per token of the window: tokenising a megabyte of text to keep its first
+# 256 tokens would waste seconds, and no word piece is longer than this.
+CHARS_PER_TOKEN = 24
+
+
+class MeanPoolingClassifier(nn.Module):
+    def __init__(self, encoder: PreTrainedModel, hidden_size: int, num_labels: int) -> None:
+        super().__init__()
+        self.encoder: PreTrainedModel = encoder
+        self.dropout = nn.Dropout(0.1)
+        self.head = nn.Linear(hidden_size, num_labels)
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
+        mask = attention_mask.unsqueeze(-1).to(states.dtype)
+        return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.embed(input_ids, attention_mask)))
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The labels chosen for one text, each with its probability, and a confidence."""
+
+    labels: tuple[str, ...]
+    probabilities: tuple[float, ...]
+    score: float
+
+
+class TextClassifier:
+    """Tokenizer, network and label space of one trained (or about to be trained) model."""
+
+    def __init__(
+        self,
+        network: MeanPoolingClassifier,
+        tokenizer: PreTrainedTokenizerBase,
+        label_space: LabelSpace,
+        max_length: int,
+    ) -> None:
+        self.network = network
+        self.tokenizer = tokenizer
+        self.label_space = label_space
+        self.max_length = max_length
+
+    @classmethod
+    def from_base(cls, base_model: str, label_space: LabelSpace, max_length: int) -> TextClassifier:
+        tokenizer = AutoTokenizer.from_pretrained(base_model)
+        encoder = AutoModel.from_pretrained(base_model, add_pooling_layer=False)
+        network = MeanPoolingClassifier(encoder, encoder.config.hidden_size, label_space.size)
+        window = min(max_length, encoder.config.max_position_embeddings)
+        return cls(network, tokenizer, label_space, window)
+
+    def encode(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Token ids padded to the longest text of this batch, never to the full window."""
+        clipped = [text[: self.max_length * CHARS_PER_TOKEN] for text in texts]
+        batch = self.tokenizer(
+            clipped,
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.label_space.multi_label:
+            return torch.sigmoid(logits)
+        return torch.softmax(logits, dim=-1)
+
+    @torch.inference_mode()
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 32) -> list[list[float]]:
+        """Class probabilities per text, in input order; batches hold texts of similar length."""
+        self.network.eval()
+        rows: list[list[float]] = [[] for _ in texts]
+        for indexes in length_sorted_batches(texts, batch_size):
+            batch = self.encode([texts[i] for i in indexes])
+            probs = self.probabilities(self.network(**batch)).tolist()
+            for index, row in zip(indexes, probs, strict=True):
+                rows[index] = row
+        return rows
+
+    def predict(self, texts: Sequence[str], batch_size: int = 32) -> list[Prediction]:
+        return [self.decide(row) for row in self.predict_proba(texts, batch_size)]
+
+    def decide(self, probs: Sequence[float]) -> Prediction:
+        labels = self.label_space.labels
+        if not self.label_space.multi_label:
+            best = max(range(len(probs)), key=probs.__getitem__)
+            return Prediction((labels[best],), (probs[best],), probs[best])
+        chosen = [i for i, p in enumerate(probs) if p >= 0.5]
+        # Confidence of a multi-label decision: how sure the model is of every yes and no.
+        score = sum(max(p, 1.0 - p) for p in probs) / len(probs)
+        return Prediction(tuple(labels[i] for i in chosen), tuple(probs[i] for i in chosen), score)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        encoder = self.network.encoder
+        encoder.config.id2label = dict(enumerate(self.label_space.labels))
+        encoder.config.label2id = {label: i for i, label in enumerate(self.label_space.labels)}
+        encoder.save_pretrained(folder)
+        self.tokenizer.save_pretrained(folder)
+        head = {name: t.detach().contiguous() for name, t in self.network.head.state_dict().items()}
+        save_file(head, str(folder / HEAD_FILE))
+        meta = {
+            "format": FORMAT,
+            "label_space": self.label_space.to_dict(),
+            "max_length": self.max_length,
+            "pooling": "mean",
+        }
+        (folder / META_FILE).write_text(json.dumps(meta, indent=2))
+
+    @classmethod
+    def load(cls, folder: Path) -> TextClassifier:
+        meta = read_meta(folder)
+        label_space = LabelSpace.from_dict(meta["label_space"])
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        encoder = AutoModel.from_pretrained(str(folder), add_pooling_layer=False)
+        network = MeanPoolingClassifier(encoder, encoder.config.hidden_size, label_space.size)
+        network.head.load_state_dict(load_file(str(folder / HEAD_FILE)))
+        network.eval()
+        return cls(network, tokenizer, label_space, int(meta["max_length"]))
+
+
+def read_meta(folder: Path) -> dict:
+    try:
+        meta = json.loads((folder / META_FILE).read_text())
+    except (OSError, ValueError) as error:
+        raise StoredModelError(f"{folder} holds no readable {META_FILE}: {error}") from None
+    if meta.get("format") != FORMAT:
+        raise StoredModelError(f"{folder} holds a model of format {meta.get('format')!r}")
+    return meta
+
+
+def length_sorted_batches(texts: Sequence[str], batch_size: int) -> Iterator[list[int]]:
+    """Indexes of texts in batches of similar length, so padding stays small."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]

