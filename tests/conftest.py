@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
+import requests
 from redis import Redis
 
 from backend.app import create_app
-from backend.embedded_redis import start_redis
+from backend.embedded_redis import free_port, start_redis
 from backend.settings import Settings
 from model.runtime import configure_threads
 from tests.texts import corpus
@@ -22,6 +25,7 @@ from tests.tiny_bert import build_tiny_bert
 REPO = Path(__file__).resolve().parents[1]
 SENTIMENT_CONFIG = (REPO / "label_config" / "text_classification.xml").read_text()
 MULTI_CONFIG = (REPO / "label_config" / "multi_label_classification.xml").read_text()
+LSBERT = [sys.executable, "-m", "backend.cli"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -130,3 +134,35 @@ def wait_for(condition, timeout: float, interval: float = 0.1, message: str = ""
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s: {message}")
+
+
+class Serve:
+    """`lsbert serve` as a user starts it, on a free port, logging to a file."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        with log.open("a") as out:
+            self.process = subprocess.Popen(
+                [*LSBERT, "serve", "--port", str(self.port)],
+                env=child_env(env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+            )
+        wait_for(self.healthy, 60, message=log.read_text())
+        self.children = psutil.Process(self.process.pid).children(recursive=True)
+
+    def healthy(self) -> bool:
+        try:
+            return requests.get(self.url + "/health", timeout=1).json()["status"] == "UP"
+        except (requests.RequestException, ValueError):
+            return False
+
+    def post(self, path: str, body: dict) -> dict:
+        return requests.post(self.url + path, json=body, timeout=30).json()
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        self.process.send_signal(signum)
+        return self.process.wait(60)

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import psutil
 import pytest
-import requests
 
-from backend.embedded_redis import free_port
-from tests.conftest import REPO, SENTIMENT_CONFIG, child_env, wait_for
+from tests.conftest import LSBERT, REPO, SENTIMENT_CONFIG, Serve, child_env, wait_for
 from tests.payloads import annotation_webhook, setup_body, task
 from tests.texts import synthetic_reviews
-
-LSBERT = [sys.executable, "-m", "backend.cli"]
 
 
 def lsbert(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -54,36 +49,6 @@ def test_invalid_settings_stop_the_program_with_the_variable_named() -> None:
 def test_web_without_redis_url_says_how_to_fix_it() -> None:
     result = lsbert("web", env={"REDIS_URL": ""})
     assert result.returncode == 2 and "lsbert serve" in result.stderr
-
-
-class Serve:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        with log.open("a") as out:
-            self.process = subprocess.Popen(
-                [*LSBERT, "serve", "--port", str(self.port)],
-                env=child_env(env),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=REPO,
-            )
-        wait_for(self.healthy, 60, message=log.read_text())
-        self.children = psutil.Process(self.process.pid).children(recursive=True)
-
-    def healthy(self) -> bool:
-        try:
-            return requests.get(self.url + "/health", timeout=1).json()["status"] == "UP"
-        except (requests.RequestException, ValueError):
-            return False
-
-    def post(self, path: str, body: dict) -> dict:
-        return requests.post(self.url + path, json=body, timeout=30).json()
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        self.process.send_signal(signum)
-        return self.process.wait(60)
 
 
 @pytest.fixture

@@ -1,0 +1,195 @@
+"""End to end against a real Label Studio 1.23.2, as a team would use the backend.
+
+Label Studio runs from its own virtual environment (.ls-venv, created on first use: about
+2 minutes), on loopback, with its data in a temporary folder. The backend runs as
+`lsbert serve`, in API mode: training jobs pull annotations from Label Studio.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import SENTIMENT_CONFIG, Serve, wait_for
+from tests.label_studio_server import (
+    LabelStudioClient,
+    LabelStudioServer,
+    choices_result,
+    ensure_label_studio_venv,
+)
+from tests.texts import sample, sst2, synthetic_reviews
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStudioServer]:
+    venv = ensure_label_studio_venv()
+    with LabelStudioServer(venv, tmp_path_factory.mktemp("label-studio")) as server:
+        yield server
+
+
+def backend_env(server: LabelStudioServer, key: str, tmp_path: Path, **extra: str) -> dict:
+    return {
+        "LABEL_STUDIO_URL": server.base_url,
+        "LABEL_STUDIO_API_KEY": key,
+        "REDIS_URL": "",
+        "MODEL_DIR": str(tmp_path / "models"),
+        "EMBEDDED_REDIS_DIR": str(tmp_path / "redis"),
+        **extra,
+    }
+
+
+def import_texts(client: LabelStudioClient, project: int, texts: list[str]) -> dict[str, int]:
+    client.import_tasks(project, [{"text": text} for text in texts])
+    return {t["data"]["text"]: t["id"] for t in client.list_tasks(project)}
+
+
+def sentiment(label: str) -> list[dict]:
+    return choices_result("sentiment", "text", label)
+
+
+def version_record(models: Path, project: int, version: str) -> dict:
+    return json.loads((models / str(project) / "versions" / version / "version.json").read_text())
+
+
+def latest_version(models: Path, project: int) -> dict | None:
+    pointer = models / str(project) / "current"
+    return version_record(models, project, pointer.read_text()) if pointer.exists() else None
+
+
+def newest_predictions(client: LabelStudioClient, project: int) -> tuple[str, dict[int, list]]:
+    """The predictions Label Studio stored from the newest trained version it was served.
+
+    Training goes on while annotations arrive, so versions after the awaited one may
+    appear; each was trained on at least as many annotations."""
+    versions = {p["model_version"] for p in client.list_predictions(project=project)}
+    trained = [v for v in versions if v.startswith("v")]
+    assert trained, f"no trained predictions, only {versions}"
+    newest = max(trained, key=lambda v: int(v[1:].split("-")[0]))
+    return newest, stored_predictions(client, project, newest)
+
+
+def stored_predictions(client: LabelStudioClient, project: int, version: str) -> dict[int, list]:
+    return {
+        p["task"]: p["result"]
+        for p in client.list_predictions(project=project)
+        if p["model_version"] == version
+    }
+
+
+def test_sst2_round_pre_annotates_learns_and_re_predicts(
+    label_studio: LabelStudioServer, tmp_path: Path
+) -> None:
+    """The issue's acceptance scenario: 300 SST-2 sentences, 100 annotated, MiniLM, >= 70 %."""
+    rows = sample(sst2("train"), 300, seed=2026)
+    client = label_studio.client("pat")
+    env = backend_env(label_studio, label_studio.personal_access_token, tmp_path)
+    serve = Serve(env, tmp_path / "serve.log")
+    try:
+        project = client.create_project("SST-2 e2e", SENTIMENT_CONFIG)["id"]
+        ids = import_texts(client, project, [text for text, _ in rows])
+        backend = client.connect_ml_backend(project, serve.url, title="lsbert")
+        client.retrieve_predictions(project)
+        before = stored_predictions(client, project, "untrained")
+        assert len(before) == 300 and all(result == [] for result in before.values())
+
+        annotated, held_out = rows[:100], rows[100:]
+        for text, label in annotated:
+            client.create_annotation(ids[text], sentiment(label))
+        pressed = time.monotonic()
+        client.train(backend["id"])
+        models = Path(env["MODEL_DIR"])
+
+        def trained_on_all() -> dict | None:
+            record = latest_version(models, project)
+            return record if record and record["controls"][0]["examples"] == 100 else None
+
+        record = wait_for(trained_on_all, 600, interval=1, message=serve.log.read_text()[-4000:])
+        seconds_to_version = time.monotonic() - pressed
+        assert record["training_source"] == "label-studio-api"
+        assert client.get_ml_backend(backend["id"])["model_version"] == record["version"]
+
+        client.retrieve_predictions(project)
+        served, after = newest_predictions(client, project)
+        assert version_record(models, project, served)["controls"][0]["examples"] == 100
+        correct = sum(
+            after[ids[text]][0]["value"]["choices"] == [label] for text, label in held_out
+        )
+        accuracy = correct / len(held_out)
+        print(
+            f"\nSST-2 e2e: new version {record['version']} served {seconds_to_version:.1f} s "
+            f"after Start training (trained in {record['seconds']:.1f} s); accuracy on the 200 "
+            f"unannotated tasks {accuracy:.3f}"
+        )
+        assert all(0.5 <= r[0]["score"] <= 1 for r in after.values())
+        assert accuracy >= 0.70
+    finally:
+        serve.stop()
+
+
+def test_corrections_updates_and_deletions_reach_the_next_version_with_basic_auth(
+    label_studio: LabelStudioServer, tiny_model: Path, tmp_path: Path
+) -> None:
+    """Legacy token, basic auth on the backend: event webhooks arrive without credentials and
+    only trigger; the job reads the truth from Label Studio's API."""
+    client = label_studio.client("legacy")
+    env = backend_env(
+        label_studio,
+        label_studio.legacy_token,
+        tmp_path,
+        BASE_MODEL=str(tiny_model),
+        TRAIN_EPOCHS="15",
+        TRAIN_LEARNING_RATE="0.001",
+        BASIC_AUTH_USER="studio",
+        BASIC_AUTH_PASS="a-long-secret",
+    )
+    serve = Serve(env, tmp_path / "serve.log")
+    try:
+        rows = synthetic_reviews(30, seed=21)
+        project = client.create_project("tiny e2e", SENTIMENT_CONFIG)["id"]
+        ids = import_texts(client, project, [text for text, _ in rows])
+        backend = client.connect_ml_backend(
+            project, serve.url, basic_auth=("studio", "a-long-secret"), title="lsbert"
+        )
+        assert client.get_ml_backend(backend["id"])["state"] == "CO"
+        annotations = [
+            client.create_annotation(ids[text], sentiment(label))["id"] for text, label in rows[:20]
+        ]
+        flipped_text, flipped_label = rows[0]
+        corrected = "Negative" if flipped_label == "Positive" else "Positive"
+        client.update_annotation(annotations[0], sentiment(corrected))
+        client.delete_annotation(annotations[1])
+        truth = [corrected] + [label for _, label in rows[2:20]]
+        client.train(backend["id"])
+        models = Path(env["MODEL_DIR"])
+
+        deleted_task = ids[rows[1][0]]
+
+        def final_version() -> dict | None:
+            # versions trained while annotations were still arriving come first
+            record = latest_version(models, project)
+            trained = record["controls"][0] if record else {}
+            done = trained.get("examples") == 19 and deleted_task not in trained["task_ids"]
+            return record if done else None
+
+        wait_for(final_version, 180, interval=0.5, message=serve.log.read_text()[-4000:])
+        client.retrieve_predictions(project)
+        served, stored = newest_predictions(client, project)
+        trained = version_record(models, project, served)["controls"][0]
+        assert deleted_task not in trained["task_ids"] and ids[flipped_text] in trained["task_ids"]
+        expected = {label: truth.count(label) for label in ("Positive", "Negative")}
+        assert trained["label_counts"] == expected
+        assert set(stored) == set(ids.values())
+        assert all(
+            len(result) == 1 and result[0]["from_name"] == "sentiment" for result in stored.values()
+        )
+        metrics = requests.get(serve.url + "/metrics", auth=("studio", "a-long-secret")).text
+        assert 'lsbert_training_jobs_total{outcome="published"}' in metrics
+    finally:
+        serve.stop()
