@@ -193,3 +193,36 @@ def test_corrections_updates_and_deletions_reach_the_next_version_with_basic_aut
         assert 'lsbert_training_jobs_total{outcome="published"}' in metrics
     finally:
         serve.stop()
+
+
+def test_the_backend_client_reads_label_studio_with_both_kinds_of_key(
+    label_studio: LabelStudioServer,
+) -> None:
+    from backend.errors import LabelStudioError
+    from backend.labelstudio import LabelStudioClient as BackendClient
+
+    setup = label_studio.client("legacy")
+    project = setup.create_project("client", SENTIMENT_CONFIG)["id"]
+    ids = import_texts(setup, project, ["first text", "second text"])
+    setup.create_annotation(ids["first text"], sentiment("Positive"))
+
+    legacy = BackendClient(label_studio.base_url, label_studio.legacy_token)
+    personal = BackendClient(label_studio.base_url, label_studio.personal_access_token)
+    for client in (legacy, personal):
+        assert "<Choices" in client.label_config(project)
+        (task,) = client.annotated_tasks(project)
+        assert task["data"] == {"text": "first text"}
+        assert task["annotations"][0]["result"][0]["value"]["choices"] == ["Positive"]
+    assert personal.authorization().startswith("Bearer ")
+
+    personal._access = "expired.access.token"  # access tokens last 5 minutes: refresh on 401
+    assert personal.project(project)["id"] == project
+
+    wrong = BackendClient(label_studio.base_url, "not-a-valid-key")
+    with pytest.raises(LabelStudioError, match="check LABEL_STUDIO_API_KEY") as refused:
+        wrong.project(project)
+    assert "not-a-valid-key" not in str(refused.value)
+    with pytest.raises(LabelStudioError, match="personal access token"):
+        BackendClient(label_studio.base_url, "aaa.bbb.ccc").project(project)
+    with pytest.raises(LabelStudioError, match="no /api/projects/99999"):
+        legacy.project(99999)
