@@ -33,8 +33,10 @@ class Settings:
     basic_auth_pass: str = ""
     log_level: str = "INFO"
     train_epochs: int = 8
-    train_learning_rate: float = 5e-5
-    train_batch_size: int = 16
+    train_learning_rate: float = 1e-4
+    train_batch_size: int = 32
+    train_finetune_epochs: int = 0
+    train_finetune_learning_rate: float = 5e-5
     train_max_length: int = 128
     train_max_steps: int = 1500
     train_seed: int = 42
@@ -74,8 +76,12 @@ class Settings:
             basic_auth_pass=env.text("BASIC_AUTH_PASS"),
             log_level=env.choice("LOG_LEVEL", LOG_LEVELS, "INFO"),
             train_epochs=env.number("TRAIN_EPOCHS", int, 8, minimum=0),
-            train_learning_rate=env.number("TRAIN_LEARNING_RATE", float, 5e-5, minimum=1e-8),
-            train_batch_size=env.number("TRAIN_BATCH_SIZE", int, 16, minimum=1),
+            train_learning_rate=env.number("TRAIN_LEARNING_RATE", float, 1e-4, minimum=1e-8),
+            train_batch_size=env.number("TRAIN_BATCH_SIZE", int, 32, minimum=2),
+            train_finetune_epochs=env.number("TRAIN_FINETUNE_EPOCHS", int, 0, minimum=0),
+            train_finetune_learning_rate=env.number(
+                "TRAIN_FINETUNE_LEARNING_RATE", float, 5e-5, minimum=1e-8
+            ),
             train_max_length=env.number("TRAIN_MAX_LENGTH", int, 128, minimum=8),
             train_max_steps=env.number("TRAIN_MAX_STEPS", int, 1500, minimum=1),
             train_seed=env.number("TRAIN_SEED", int, 42, minimum=0),

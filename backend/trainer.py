@@ -53,6 +53,8 @@ def training_config(settings: Settings):  # type: ignore[no-untyped-def]
         epochs=settings.train_epochs,
         learning_rate=settings.train_learning_rate,
         batch_size=settings.train_batch_size,
+        finetune_epochs=settings.train_finetune_epochs,
+        finetune_learning_rate=settings.train_finetune_learning_rate,
         max_length=settings.train_max_length,
         max_steps=settings.train_max_steps,
         seed=settings.train_seed,

@@ -105,3 +105,15 @@ def test_unusable_examples_are_refused_with_the_reason(
 ) -> None:
     with pytest.raises(TrainingDataError, match=says):
         train_classifier(str(tiny_model), texts, labels, SENTIMENT, FAST)
+
+
+def test_each_stage_alone_learns_and_reports_its_steps(tiny_model: Path) -> None:
+    rows = synthetic_reviews(48, seed=6)
+    texts, labels = [t for t, _ in rows], [[label] for _, label in rows]
+    probe_only = TrainingConfig(epochs=0)
+    finetune_only = TrainingConfig(epochs=0, finetune_epochs=10, finetune_learning_rate=1e-3)
+    for config, steps in ((probe_only, 0), (finetune_only, 10 * 2)):
+        model, report = train_classifier(str(tiny_model), texts, labels, SENTIMENT, config)
+        assert report.steps == steps and report.config["finetune_epochs"] == config.finetune_epochs
+        if steps:  # the random tiny encoder needs gradient steps to separate the keywords
+            assert accuracy(model, synthetic_reviews(40, seed=98)) >= 0.9
