@@ -36,6 +36,16 @@ class ModelCache:
         self._guard = threading.Lock()
         self._configured = False
 
+    def warm_up(self) -> None:
+        """Import torch and transformers now, before requests arrive: importing them holds
+        the interpreter for seconds, which would stall /health if done on first use."""
+        import model.classifier  # noqa: F401
+        from model.runtime import configure_threads
+
+        if not self._configured:
+            configure_threads(self.torch_threads)
+            self._configured = True
+
     def get(self, project: int) -> LoadedVersion | None:
         version = self.store.current_version(project)
         if version is None:
@@ -68,12 +78,9 @@ class ModelCache:
             return self._locks.setdefault(project, threading.Lock())
 
     def _load(self, project: int, version: str) -> LoadedVersion:
-        from model.classifier import TextClassifier  # torch is imported on first use only
-        from model.runtime import configure_threads
+        from model.classifier import TextClassifier
 
-        if not self._configured:
-            configure_threads(self.torch_threads)
-            self._configured = True
+        self.warm_up()
         record = self.store.read_version(project, version)
         folder = self.store.version_dir(project, version)
         models = {

@@ -36,7 +36,10 @@ class WebServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(name, value)
 
     def load(self):  # type: ignore[no-untyped-def]
-        return create_app(self.settings)
+        # Runs in each worker after the fork, so torch is never loaded in the master.
+        app = create_app(self.settings)
+        app.extensions["lsbert"].cache.warm_up()
+        return app
 
 
 def run_web(settings: Settings, host: str, port: int) -> None:

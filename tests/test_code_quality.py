@@ -37,8 +37,8 @@ def test_model_package_never_imports_the_service_stack() -> None:
 
 
 def test_the_web_side_loads_no_torch_until_it_predicts(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """gunicorn forks workers and /health must answer in milliseconds: building the app
-    imports neither torch nor transformers."""
+    """gunicorn forks its workers from a master that must never have run torch: building
+    the app imports neither torch nor transformers (each worker warms up after the fork)."""
     code = (
         "import sys; from backend.app import create_app; from backend.settings import Settings; "
         f"create_app(Settings.from_env({{'REDIS_URL': 'redis://127.0.0.1:1/0', "
