@@ -28,8 +28,9 @@ class ModelCache:
     on its next request, without a restart and without talking to the others.
     """
 
-    def __init__(self, store: ModelStore, torch_threads: int) -> None:
+    def __init__(self, store: ModelStore, torch_threads: int, device: str = "auto") -> None:
         self.store = store
+        self.device = device
         self.torch_threads = torch_threads
         self._loaded: dict[int, LoadedVersion] = {}
         self._locks: dict[int, threading.Lock] = {}
@@ -79,12 +80,14 @@ class ModelCache:
 
     def _load(self, project: int, version: str) -> LoadedVersion:
         from model.classifier import TextClassifier
+        from model.runtime import select_device
 
         self.warm_up()
+        device = str(select_device(self.device))
         record = self.store.read_version(project, version)
         folder = self.store.version_dir(project, version)
         models = {
-            entry["control"]: TextClassifier.load(folder / entry["folder"])
+            entry["control"]: TextClassifier.load(folder / entry["folder"], device)
             for entry in record.get("controls", [])
         }
         log.info("project %s: serving version %s (%s)", project, version, ", ".join(models))

@@ -40,7 +40,7 @@ class Services:
             settings=settings,
             redis=redis,
             store=store,
-            cache=ModelCache(store, settings.web_torch_threads),
+            cache=ModelCache(store, settings.web_torch_threads, settings.device),
             queue=TrainingQueue(redis, settings.train_job_timeout),
             metrics=Metrics(redis),
             configs=ProjectConfigs(redis),

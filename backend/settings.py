@@ -11,6 +11,7 @@ from typing import TypeVar
 from backend.errors import ConfigError
 
 T = TypeVar("T")
+DEVICES = ("AUTO", "CPU", "CUDA")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -42,6 +43,7 @@ class Settings:
     train_seed: int = 42
     train_job_timeout: int = 3600
     predict_batch_size: int = 32
+    device: str = "auto"
     web_torch_threads: int = 1
     worker_torch_threads: int = 1
     web_workers: int = 1
@@ -87,6 +89,7 @@ class Settings:
             train_seed=env.number("TRAIN_SEED", int, 42, minimum=0),
             train_job_timeout=env.number("TRAIN_JOB_TIMEOUT", int, 3600, minimum=10),
             predict_batch_size=env.number("PREDICT_BATCH_SIZE", int, 32, minimum=1),
+            device=env.choice("DEVICE", DEVICES, "auto").lower(),
             web_torch_threads=env.number(
                 "WEB_TORCH_THREADS", int, default_torch_threads(), minimum=1
             ),

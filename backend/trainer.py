@@ -81,6 +81,7 @@ def train_control(
             space,
             training_config(settings),
             on_progress,
+            device=settings.device,
         )
     except TrainingDataError as error:
         raise TrainingSkipped(

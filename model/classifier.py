@@ -69,12 +69,18 @@ class TextClassifier:
         self.max_length = max_length
 
     @classmethod
-    def from_base(cls, base_model: str, label_space: LabelSpace, max_length: int) -> TextClassifier:
+    def from_base(
+        cls, base_model: str, label_space: LabelSpace, max_length: int, device: str = "cpu"
+    ) -> TextClassifier:
         tokenizer = AutoTokenizer.from_pretrained(base_model)
         encoder = AutoModel.from_pretrained(base_model, add_pooling_layer=False)
         network = MeanPoolingClassifier(encoder, encoder.config.hidden_size, label_space.size)
         window = min(max_length, encoder.config.max_position_embeddings)
-        return cls(network, tokenizer, label_space, window)
+        return cls(network.to(device), tokenizer, label_space, window)
+
+    @property
+    def device(self) -> torch.device:
+        return self.network.head.weight.device
 
     def encode(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         """Token ids padded to the longest text of this batch, never to the full window."""
@@ -86,7 +92,10 @@ class TextClassifier:
             max_length=self.max_length,
             return_tensors="pt",
         )
-        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        return {
+            "input_ids": batch["input_ids"].to(self.device),
+            "attention_mask": batch["attention_mask"].to(self.device),
+        }
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         if self.label_space.multi_label:
@@ -136,7 +145,7 @@ class TextClassifier:
         (folder / META_FILE).write_text(json.dumps(meta, indent=2))
 
     @classmethod
-    def load(cls, folder: Path) -> TextClassifier:
+    def load(cls, folder: Path, device: str = "cpu") -> TextClassifier:
         meta = read_meta(folder)
         label_space = LabelSpace.from_dict(meta["label_space"])
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
@@ -144,7 +153,7 @@ class TextClassifier:
         network = MeanPoolingClassifier(encoder, encoder.config.hidden_size, label_space.size)
         network.head.load_state_dict(load_file(str(folder / HEAD_FILE)))
         network.eval()
-        return cls(network, tokenizer, label_space, int(meta["max_length"]))
+        return cls(network.to(device), tokenizer, label_space, int(meta["max_length"]))
 
 
 def read_meta(folder: Path) -> dict:

@@ -6,6 +6,17 @@ import contextlib
 
 import torch
 
+from model.errors import ModelError
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """`auto` takes the GPU when torch sees one; `cuda` insists on it."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ModelError("DEVICE=cuda, but torch sees no GPU: install a CUDA build of torch")
+    return torch.device(name)
+
 
 def configure_threads(threads: int) -> None:
     """Budget torch's intra-op threads; interop threads can only be set before first use."""

@@ -24,6 +24,7 @@ from torch import nn
 from model.classifier import TextClassifier
 from model.errors import TrainingDataError
 from model.labels import LabelSpace
+from model.runtime import select_device
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def pair_similarity_loss(embeddings: torch.Tensor, targets: torch.Tensor) -> tor
 @torch.no_grad()
 def frozen_embeddings(model: TextClassifier, texts: Sequence[str], batch_size: int) -> torch.Tensor:
     model.network.eval()
-    rows = torch.empty(len(texts), model.network.head.in_features)
+    rows = torch.empty(len(texts), model.network.head.in_features, device=model.device)
     for start in range(0, len(texts), batch_size):
         batch = model.encode(texts[start : start + batch_size])
         rows[start : start + batch_size] = model.network.embed(**batch)
@@ -250,14 +251,16 @@ def train_classifier(
     space: LabelSpace,
     config: TrainingConfig | None = None,
     on_progress: ProgressCallback | None = None,
+    device: str = "auto",
 ) -> tuple[TextClassifier, TrainingReport]:
     """Train a classifier of `space` on annotated texts, starting from `base_model`."""
     config = config or TrainingConfig()
     counts = check_examples(texts, labels, space)
     started = time.monotonic()
     set_seed(config.seed)
-    model = TextClassifier.from_base(base_model, space, config.max_length)
-    targets = targets_tensor(labels, space)
+    where = str(select_device(device))
+    model = TextClassifier.from_base(base_model, space, config.max_length, where)
+    targets = targets_tensor(labels, space).to(where)
     report = TrainingReport(examples=len(texts), label_counts=counts, config=config.to_dict())
     model.network.train()
     if config.epochs > 0:

@@ -19,6 +19,7 @@ from backend.app import create_app
 from backend.embedded_redis import free_port, start_redis
 from backend.settings import Settings
 from model.runtime import configure_threads
+from tests.label_studio_server import LabelStudioServer, ensure_label_studio_venv
 from tests.texts import corpus
 from tests.tiny_bert import build_tiny_bert
 
@@ -43,6 +44,14 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield url
     process.terminate()
     process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStudioServer]:
+    """A real Label Studio 1.23.2 on loopback, from its own venv (.ls-venv, made on first use)."""
+    venv = ensure_label_studio_venv()
+    with LabelStudioServer(venv, tmp_path_factory.mktemp("label-studio")) as server:
+        yield server
 
 
 @pytest.fixture

@@ -117,3 +117,18 @@ def test_each_stage_alone_learns_and_reports_its_steps(tiny_model: Path) -> None
         assert report.steps == steps and report.config["finetune_epochs"] == config.finetune_epochs
         if steps:  # the random tiny encoder needs gradient steps to separate the keywords
             assert accuracy(model, synthetic_reviews(40, seed=98)) >= 0.9
+
+
+def test_device_choice_is_checked() -> None:
+    import torch
+
+    from model.errors import ModelError
+    from model.runtime import select_device
+
+    assert select_device("cpu") == torch.device("cpu")
+    if torch.cuda.is_available():
+        assert select_device("auto") == torch.device("cuda")
+    else:
+        assert select_device("auto") == torch.device("cpu")
+        with pytest.raises(ModelError, match="no GPU"):
+            select_device("cuda")
