@@ -41,7 +41,6 @@ def train_project(project: int, reason: str = "") -> dict:
     settings = Settings.from_env()
     queue = TrainingQueue(job.connection, settings.train_job_timeout)
     metrics = Metrics(job.connection)
-    queue.mark_running(project, job.id)
     started = time.monotonic()
     outcome = "failed"
     try:
@@ -55,6 +54,5 @@ def train_project(project: int, reason: str = "") -> dict:
         log.info("job %s: nothing to train for project %s: %s", job.id, project, skipped)
         return {"outcome": "skipped", "reason": str(skipped)}
     finally:
-        queue.mark_ended(project, job.id)
         metrics.add("lsbert_training_jobs_total", outcome=outcome)
         metrics.add("lsbert_training_seconds_total", round(time.monotonic() - started, 3))

@@ -1,8 +1,10 @@
 """Training requests on the RQ queue: at most one pending and one running job per project.
 
-A request while a job is pending joins it: the pending job reads the annotations when it
-starts, so it will see the change. A request while a job runs queues one more job after it.
-A burst of events therefore costs at most two training runs, and never loses the last one.
+A request while the project's latest job waits joins it: that job reads the annotations
+when it starts, so it will see the change. A request while the latest job runs queues one
+more job, deferred until the running one ends. A burst of events therefore costs at most
+two training runs, and never loses the last one. The job's own status in RQ tells which
+case applies, so there is no state of ours to get out of step with it.
 """
 
 from __future__ import annotations
@@ -28,12 +30,8 @@ class TrainingRequest:
     coalesced: bool  # joined a job that was already waiting
 
 
-def pending_key(project: int) -> str:
-    return key("project", project, "pending_job")
-
-
-def running_key(project: int) -> str:
-    return key("project", project, "running_job")
+def latest_key(project: int) -> str:
+    return key("project", project, "latest_job")
 
 
 def fetch_job(redis: Redis, job_id: bytes | str | None) -> Job | None:
@@ -51,20 +49,19 @@ class TrainingQueue:
         self.job_timeout = job_timeout
         self.queue = Queue(QUEUE_NAME, connection=redis)
 
-    def project_lock(self, project: int):  # type: ignore[no-untyped-def]
-        return self.redis.lock(
+    def request(self, project: int, reason: str) -> TrainingRequest:
+        """Join the project's waiting job, or queue a new one (behind the running one)."""
+        lock = self.redis.lock(
             key("project", project, "queue_lock"), timeout=10, blocking_timeout=5
         )
-
-    def request(self, project: int, reason: str) -> TrainingRequest:
-        with self.project_lock(project):
-            pending = fetch_job(self.redis, self.redis.get(pending_key(project)))
-            if pending is not None and pending.get_status() in WAITING:
-                return TrainingRequest(pending.id, coalesced=True)
-            running = fetch_job(self.redis, self.redis.get(running_key(project)))
+        with lock:
+            latest = fetch_job(self.redis, self.redis.get(latest_key(project)))
+            status = latest.get_status() if latest is not None else None
+            if latest is not None and status in WAITING:
+                return TrainingRequest(latest.id, coalesced=True)
             after = None
-            if running is not None and running.get_status() == JobStatus.STARTED:
-                after = Dependency(jobs=[running.id], allow_failure=True)
+            if latest is not None and status == JobStatus.STARTED:
+                after = Dependency(jobs=[latest.id], allow_failure=True)
             job = self.queue.enqueue_call(
                 JOB_FUNCTION,
                 args=(project,),
@@ -75,20 +72,8 @@ class TrainingQueue:
                 depends_on=after,
                 description=f"train project {project} ({reason})",
             )
-            self.redis.set(pending_key(project), job.id, ex=KEEP_RESULTS)
+            self.redis.set(latest_key(project), job.id, ex=KEEP_RESULTS)
             return TrainingRequest(job.id, coalesced=False)
-
-    def mark_running(self, project: int, job_id: str) -> None:
-        """Called by a job as it starts: it is no longer pending, later requests queue after it."""
-        with self.project_lock(project):
-            self.redis.set(running_key(project), job_id, ex=self.job_timeout)
-            if as_text(self.redis.get(pending_key(project))) == job_id:
-                self.redis.delete(pending_key(project))
-
-    def mark_ended(self, project: int, job_id: str) -> None:
-        with self.project_lock(project):
-            if as_text(self.redis.get(running_key(project))) == job_id:
-                self.redis.delete(running_key(project))
 
     def training_lock(self, project: int):  # type: ignore[no-untyped-def]
         """Held for a whole run: two workers never train the same project at once."""

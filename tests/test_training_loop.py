@@ -107,15 +107,17 @@ def test_label_studio_unreachable_fails_the_job_with_a_readable_reason(  # type:
 def test_a_burst_during_training_gives_one_running_one_pending_and_loses_nothing(  # type: ignore[no-untyped-def]
     env: dict[str, str], tmp_path, redis: Redis
 ) -> None:
-    slow_env = {**env, "TRAIN_EPOCHS": "400"}  # a few seconds of training with the tiny model
+    # 1500 steps of the tiny model: long enough for a burst of webhooks to meet it running
+    slow_env = {**env, "TRAIN_EPOCHS": "1500", "TRAIN_MAX_STEPS": "1500"}
     client = create_app(Settings.from_env(slow_env)).test_client()
+    annotate(client, 4, synthetic_reviews(30, seed=9))
+    first = webhook(client, {"action": "START_TRAINING", "project": {"id": 4}})["job_id"]
+    assert Queue(QUEUE_NAME, connection=redis).job_ids == [first]  # 31 events, one job
     worker = WorkerProcess(slow_env, tmp_path / "slow-worker.log")
     try:
-        annotate(client, 4, synthetic_reviews(30, seed=9))
-        first = webhook(client, {"action": "START_TRAINING", "project": {"id": 4}})["job_id"]
         started = StartedJobRegistry(QUEUE_NAME, connection=redis)
         wait_for(lambda: first in started.get_job_ids(), 60, message=worker.output())
-        late = synthetic_reviews(100, seed=10)[:100]
+        late = synthetic_reviews(100, seed=10)
         answers = [
             webhook(
                 client, annotation_webhook(4, task(text), [label], label_config=SENTIMENT_CONFIG)
@@ -124,16 +126,16 @@ def test_a_burst_during_training_gives_one_running_one_pending_and_loses_nothing
         ]
         waiting = {a["job_id"] for a in answers}
         assert len(waiting) == 1 and first not in waiting
-        assert Queue(QUEUE_NAME, connection=redis).deferred_job_registry.get_job_ids() == list(
-            waiting
-        )
-        assert len(started.get_job_ids()) == 1
         (second,) = waiting
+        assert Job.fetch(first, connection=redis).get_status() == JobStatus.STARTED, (
+            "training ended before the burst did: make it longer"
+        )
+        # one running, one pending behind it: the pending job waits for the running one
+        assert started.get_job_ids() == [first]
+        assert Job.fetch(second, connection=redis).get_status() == JobStatus.DEFERRED
         # the running job may have read some late annotations; the pending one reads them all
-        early = finished_job(redis, first, worker).return_value()["controls"]["sentiment"][
-            "examples"
-        ]
-        assert 30 <= early < 130
+        done = finished_job(redis, first, worker).return_value()
+        assert 30 <= done["controls"]["sentiment"]["examples"] < 130
         final = finished_job(redis, second, worker, timeout=180).return_value()
         assert final["controls"]["sentiment"]["examples"] == 130
         assert version_of(client, 4) == final["version"]
