@@ -64,23 +64,23 @@ def test_after_training_setup_and_predict_serve_the_new_version(  # type: ignore
     assert post(client, "/setup", setup_body(PROJECT, SENTIMENT_CONFIG)).json == {
         "model_version": trained_version
     }
-    tasks = [
-        task("the plot was really wonderful"),
-        task("   "),
-        task("music was quite dreadful"),
-        {"not": "a task"},
-        task("12345", field="other"),
-    ]
+    unseen = synthetic_reviews(40, seed=77)
+    unusable = [task("   "), {"not": "a task"}, task("12345", field="other")]
+    tasks = [unusable[0], *[task(text) for text, _ in unseen], *unusable[1:]]
     results = post(client, "/predict", predict_body(PROJECT, tasks, SENTIMENT_CONFIG)).json[
         "results"
     ]
-    assert len(results) == 5
+    assert len(results) == 43
     assert all(item["model_version"] == trained_version for item in results)
-    first, third = results[0]["result"][0], results[2]["result"][0]
-    assert first["value"]["choices"] == ["Positive"] and third["value"]["choices"] == ["Negative"]
+    assert [results[i]["result"] for i in (0, 41, 42)] == [[], [], []]
+    answered = [item["result"][0] for item in results[1:41]]
+    correct = sum(
+        r["value"]["choices"] == [label] for r, (_, label) in zip(answered, unseen, strict=True)
+    )
+    assert correct >= 36  # 90 % of texts the model never saw
+    first = answered[0]
     assert (first["from_name"], first["to_name"], first["type"]) == ("sentiment", "text", "choices")
-    assert 0.5 < first["score"] <= 1 and results[0]["score"] == first["score"]
-    assert [item["result"] for item in results[1:2] + results[3:]] == [[], [], []]
+    assert 0.5 < first["score"] <= 1 and results[1]["score"] == first["score"]
 
 
 def test_a_changed_label_set_is_not_served_by_the_old_model(  # type: ignore[no-untyped-def]

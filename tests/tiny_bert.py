@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import torch
 from tokenizers import BertWordPieceTokenizer
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
@@ -23,5 +24,6 @@ def build_tiny_bert(folder: Path, corpus: Iterable[str]) -> Path:
         intermediate_size=64,
         max_position_embeddings=128,
     )
+    torch.manual_seed(0)  # the same tiny model in every run: tests must not depend on luck
     BertModel(config).save_pretrained(folder)
     return folder
