@@ -6,17 +6,21 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from backend.label_config import ChoicesControl
+from backend.label_config import CHOICES, Control
+from model.spans import Span
 
 
 @dataclass
 class Examples:
-    """The texts and labels of one control tag, with what was left out and why."""
+    """The texts and targets of one control tag, with what was left out and why.
+
+    A target is the list of chosen labels for `<Choices>`, the list of spans for `<Labels>`.
+    """
 
     control: str
     task_ids: list[int] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
-    labels: list[list[str]] = field(default_factory=list)
+    targets: list[list] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
 
     def __len__(self) -> int:
@@ -39,57 +43,73 @@ def latest_annotation(task: dict) -> dict | None:
     return max(kept, key=annotation_order) if kept else None
 
 
-def chosen_labels(annotation: dict, control: ChoicesControl) -> list[str] | None:
-    for item in annotation.get("result") or []:
-        if (
-            isinstance(item, dict)
-            and item.get("from_name") == control.name
-            and item.get("type") == "choices"
-        ):
-            choices = (item.get("value") or {}).get("choices")
-            if isinstance(choices, list):
-                return [str(choice) for choice in choices]
+def results_of(annotation: dict, control: Control) -> list[dict]:
+    return [
+        item
+        for item in annotation.get("result") or []
+        if isinstance(item, dict)
+        and item.get("from_name") == control.name
+        and item.get("type") == control.kind
+        and isinstance(item.get("value"), dict)
+    ]
+
+
+def chosen_labels(annotation: dict, control: Control) -> list[str] | None:
+    for item in results_of(annotation, control):
+        choices = item["value"].get("choices")
+        if isinstance(choices, list):
+            return [str(choice) for choice in choices]
     return None
 
 
-def task_text(task: dict, control: ChoicesControl) -> str | None:
+def annotated_spans(annotation: dict, control: Control) -> list[Span]:
+    """Every labelled region of the control. An annotation without any says the text has
+    no entity: a useful example too. Odd spans are the model's to count and drop."""
+    spans = []
+    for item in results_of(annotation, control):
+        value = item["value"]
+        start, end = value.get("start"), value.get("end")
+        if not isinstance(start, int) or not isinstance(end, int):
+            continue
+        for label in value.get("labels") or []:
+            spans.append(Span(start, end, str(label), str(value.get("text") or "")))
+    return spans
+
+
+def task_text(task: dict, control: Control) -> str | None:
     text = (task.get("data") or {}).get(control.field)
     return text if isinstance(text, str) and text.strip() else None
 
 
-def collect_examples(tasks: Iterable[dict], control: ChoicesControl) -> Examples:
+def collect_examples(tasks: Iterable[dict], control: Control) -> Examples:
     """One example per task from its latest annotation; anything unusable is counted."""
     examples = Examples(control.name)
-    known = set(control.labels)
     for task in tasks:
         annotation = latest_annotation(task)
-        labels = chosen_labels(annotation, control) if annotation else None
         text = task_text(task, control)
-        reason = skip_reason(annotation, labels, text, known, control.multi_label)
+        target, reason = target_of(annotation, control)
+        if not reason and text is None:
+            reason = "task has no text in the field of this control"
         if reason:
             examples.skipped[reason] += 1
             continue
         examples.task_ids.append(int(task.get("id") or 0))
         examples.texts.append(text)  # type: ignore[arg-type]
-        examples.labels.append(labels)  # type: ignore[arg-type]
+        examples.targets.append(target)
     return examples
 
 
-def skip_reason(
-    annotation: dict | None,
-    labels: list[str] | None,
-    text: str | None,
-    known: set[str],
-    multi_label: bool,
-) -> str:
+def target_of(annotation: dict | None, control: Control) -> tuple[list, str]:
+    """The training target of one annotation, or why there is none."""
     if annotation is None:
-        return "no annotation that was not cancelled"
+        return [], "no annotation that was not cancelled"
+    if control.kind != CHOICES:
+        return annotated_spans(annotation, control), ""
+    labels = chosen_labels(annotation, control)
     if labels is None:
-        return "annotation has no choice for this control"
-    if text is None:
-        return "task has no text in the field of this control"
-    if any(label not in known for label in labels):
-        return "label not in the label config"
-    if not multi_label and len(labels) != 1:
-        return "single-choice annotation with several choices"
-    return ""
+        return [], "annotation has no choice for this control"
+    if any(label not in control.labels for label in labels):
+        return [], "label not in the label config"
+    if not control.multi_label and len(labels) != 1:
+        return [], "single-choice annotation with several choices"
+    return labels, ""

@@ -7,26 +7,32 @@ from dataclasses import dataclass
 
 from backend.errors import UnsupportedLabelConfig
 
-SUPPORTED = '<Choices> (choice="single" or "multiple") whose toName is a <Text value="$field">'
+CHOICES, LABELS = "choices", "labels"
+SUPPORTED = (
+    '<Choices> (choice="single" or "multiple") and <Labels> (spans) whose toName is a '
+    '<Text value="$field">'
+)
 
 
 @dataclass(frozen=True)
-class ChoicesControl:
-    """One `<Choices>` tag bound to a `<Text>`: a text classification task."""
+class Control:
+    """One control tag bound to a `<Text>`: a classification (`<Choices>`) or a span
+    labelling (`<Labels>`) task, named as Label Studio results name it."""
 
+    kind: str  # CHOICES or LABELS: the `type` of its results
     name: str
     to_name: str
     field: str  # task data key read from <Text value="$field">
     labels: tuple[str, ...]
-    multi_label: bool
+    multi_label: bool = False  # several choices per text (spans are always several)
 
 
 @dataclass(frozen=True)
 class LabelConfig:
-    controls: tuple[ChoicesControl, ...]
+    controls: tuple[Control, ...]
     ignored: tuple[str, ...]  # control tags we do not predict, with why
 
-    def control(self, name: str) -> ChoicesControl | None:
+    def control(self, name: str) -> Control | None:
         return next((c for c in self.controls if c.name == name), None)
 
 
@@ -55,36 +61,42 @@ def text_fields(root: ET.Element) -> dict[str, str]:
     return fields
 
 
-def choice_labels(tag: ET.Element) -> tuple[str, ...]:
-    # Label Studio stores a choice's alias in results when it has one.
-    return tuple(c.get("alias") or c.get("value") or "" for c in tag.iter("Choice"))
+def option_values(tag: ET.Element, option: str) -> tuple[str, ...]:
+    # Label Studio stores an option's alias in results when it has one.
+    return tuple(c.get("alias") or c.get("value") or "" for c in tag.iter(option))
 
 
-def read_choices(tag: ET.Element, fields: dict[str, str]) -> ChoicesControl | str:
+def read_control(tag: ET.Element, fields: dict[str, str]) -> Control | str:
     """The control, or why it cannot be predicted."""
+    kind = CHOICES if tag.tag == "Choices" else LABELS
+    option = "Choice" if kind == CHOICES else "Label"
     name, to_name = tag.get("name", ""), tag.get("toName", "")
-    labels = choice_labels(tag)
+    labels = option_values(tag, option)
     if to_name not in fields:
-        return f"<Choices name={name!r}> is not bound to a <Text> with a $field value"
-    if tag.get("perRegion", "").lower() == "true":
+        return f"<{tag.tag} name={name!r}> is not bound to a <Text> with a $field value"
+    if kind == CHOICES and tag.get("perRegion", "").lower() == "true":
         return f"<Choices name={name!r}> classifies regions, not whole texts"
     if tag.get("value"):
-        return f"<Choices name={name!r}> takes its options from task data"
+        return f"<{tag.tag} name={name!r}> takes its options from task data"
     if not labels or "" in labels or len(set(labels)) != len(labels):
-        return f"<Choices name={name!r}> needs distinct, non-empty <Choice value> options"
-    multi = tag.get("choice", "single").lower() == "multiple"
-    return ChoicesControl(name, to_name, fields[to_name], labels, multi)
+        return f"<{tag.tag} name={name!r}> needs distinct, non-empty <{option} value> options"
+    multi = kind == CHOICES and tag.get("choice", "single").lower() == "multiple"
+    return Control(kind, name, to_name, fields[to_name], labels, multi)
 
 
 def parse_label_config(xml: object) -> LabelConfig:
     """The predictable controls of a config; an error naming what is supported if none."""
     root = parse_xml(xml)
     fields = text_fields(root)
-    controls: list[ChoicesControl] = []
+    controls: list[Control] = []
     ignored: list[str] = []
-    for tag in root.iter("Choices"):
-        read = read_choices(tag, fields)
-        (controls if isinstance(read, ChoicesControl) else ignored).append(read)  # type: ignore[arg-type]
+    for tag in root.iter():
+        if tag.tag in ("Choices", "Labels"):
+            read = read_control(tag, fields)
+            if isinstance(read, Control):
+                controls.append(read)
+            else:
+                ignored.append(read)
     if not controls:
         found = sorted({tag.tag for tag in root.iter() if tag is not root})
         detail = "; ".join(ignored) or f"it has only {', '.join(found) or 'no tags'}"

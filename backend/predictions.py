@@ -1,4 +1,4 @@
-"""Label Studio /predict: one item per task, in order, with scored choices."""
+"""Label Studio /predict: one item per task, in order, with scored choices and spans."""
 
 from __future__ import annotations
 
@@ -6,71 +6,87 @@ from collections.abc import Sequence
 from statistics import fmean
 from typing import TYPE_CHECKING
 
-from backend.label_config import ChoicesControl, LabelConfig
+from backend.label_config import CHOICES, Control, LabelConfig
 from backend.predictor import LoadedVersion
 from backend.store import UNTRAINED
 
 if TYPE_CHECKING:
-    from model.classifier import TextClassifier
+    from model.classifier import Prediction
+    from model.token_classifier import SpanPrediction
+
+
+class TaskResults:
+    """The results of one task, and the confidence of each control that predicted it."""
+
+    def __init__(self) -> None:
+        self.result: list[dict] = []
+        self.scores: list[float] = []
+
+    def item(self, version: str) -> dict:
+        item: dict = {"result": self.result, "model_version": version}
+        if self.scores:
+            # The prediction score Label Studio sorts by: the mean confidence of the controls.
+            item["score"] = round(fmean(self.scores), 4)
+        return item
 
 
 def predict_tasks(
     tasks: Sequence[object], config: LabelConfig, loaded: LoadedVersion | None, batch_size: int
 ) -> list[dict]:
     version = loaded.version if loaded else UNTRAINED
-    results: list[list[dict]] = [[] for _ in tasks]
+    answers = [TaskResults() for _ in tasks]
     for control in config.controls:
         model = loaded.models.get(control.name) if loaded else None
-        if model is None or not serves(model, control):
-            continue  # before the first training: nothing, never a random head's guess
-        for index, item in predict_control(tasks, control, model, batch_size):
-            results[index].append(item)
-    return [task_item(result, version) for result in results]
+        if model is None or set(model.label_space.labels) != set(control.labels):
+            # Before the first training, nothing: never a random head's guess. After the
+            # config's labels changed, nothing either until a model of the new ones exists.
+            continue
+        indexes, texts = texts_of(tasks, control.field)
+        if not texts:
+            continue
+        predictions: Sequence[Prediction | SpanPrediction] = model.predict(texts, batch_size)
+        for index, prediction in zip(indexes, predictions, strict=True):
+            add_prediction(answers[index], control, prediction)
+    return [answer.item(version) for answer in answers]
 
 
-def serves(model: TextClassifier, control: ChoicesControl) -> bool:
-    """A model trained before the config changed may know labels the config no longer has."""
-    return set(model.label_space.labels) == set(control.labels)
-
-
-def predict_control(
-    tasks: Sequence[object], control: ChoicesControl, model: TextClassifier, batch_size: int
-) -> list[tuple[int, dict]]:
+def texts_of(tasks: Sequence[object], field: str) -> tuple[list[int], list[str]]:
     indexes, texts = [], []
     for index, task in enumerate(tasks):
-        text = task_text(task, control.field)
-        if text is not None:
+        data = task.get("data") if isinstance(task, dict) else None
+        text = data.get(field) if isinstance(data, dict) else None
+        if isinstance(text, str) and text.strip():
             indexes.append(index)
             texts.append(text)
-    if not texts:
-        return []
-    predictions = model.predict(texts, batch_size=batch_size)
-    return [
-        (index, choices_result(control, p.labels, p.score))
-        for index, p in zip(indexes, predictions, strict=True)
-        if p.labels
-    ]
+    return indexes, texts
 
 
-def task_text(task: object, field: str) -> str | None:
-    data = task.get("data") if isinstance(task, dict) else None
-    text = data.get(field) if isinstance(data, dict) else None
-    return text if isinstance(text, str) and text.strip() else None
+def add_prediction(
+    answer: TaskResults, control: Control, prediction: Prediction | SpanPrediction
+) -> None:
+    answer.scores.append(prediction.score)
+    if control.kind == CHOICES:
+        if prediction.labels:  # type: ignore[union-attr]
+            answer.result.append(choices_result(control, prediction))  # type: ignore[arg-type]
+        return
+    answer.result.extend(span_result(control, span) for span in prediction.spans)  # type: ignore[union-attr]
 
 
-def choices_result(control: ChoicesControl, labels: Sequence[str], score: float) -> dict:
+def choices_result(control: Control, prediction: Prediction) -> dict:
     return {
         "from_name": control.name,
         "to_name": control.to_name,
         "type": "choices",
-        "value": {"choices": list(labels)},
-        "score": round(score, 4),
+        "value": {"choices": list(prediction.labels)},
+        "score": round(prediction.score, 4),
     }
 
 
-def task_item(result: list[dict], version: str) -> dict:
-    item: dict = {"result": result, "model_version": version}
-    if result:
-        # The prediction score Label Studio sorts by: the mean confidence of its results.
-        item["score"] = round(fmean(r["score"] for r in result), 4)
-    return item
+def span_result(control: Control, span) -> dict:  # type: ignore[no-untyped-def]
+    return {
+        "from_name": control.name,
+        "to_name": control.to_name,
+        "type": "labels",
+        "value": {"start": span.start, "end": span.end, "text": span.text, "labels": [span.label]},
+        "score": round(float(span.score or 0.0), 4),
+    }

@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from backend.store import ModelStore
 
 if TYPE_CHECKING:
     from model.classifier import TextClassifier
+    from model.token_classifier import SpanTagger
+
+    Model = TextClassifier | SpanTagger
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +22,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class LoadedVersion:
     version: str
-    models: dict[str, TextClassifier] = field(default_factory=dict)  # control name -> model
+    models: dict[str, Model] = field(default_factory=dict)  # control name -> model
 
 
 class ModelCache:
@@ -79,7 +83,6 @@ class ModelCache:
             return self._locks.setdefault(project, threading.Lock())
 
     def _load(self, project: int, version: str) -> LoadedVersion:
-        from model.classifier import TextClassifier
         from model.runtime import select_device
 
         self.warm_up()
@@ -87,8 +90,21 @@ class ModelCache:
         record = self.store.read_version(project, version)
         folder = self.store.version_dir(project, version)
         models = {
-            entry["control"]: TextClassifier.load(folder / entry["folder"], device)
+            entry["control"]: load_model(
+                entry.get("kind", "choices"), folder / entry["folder"], device
+            )
             for entry in record.get("controls", [])
         }
         log.info("project %s: serving version %s (%s)", project, version, ", ".join(models))
         return LoadedVersion(version, models)
+
+
+def load_model(kind: str, folder: Path, device: str) -> Model:
+    """A `<Choices>` classifier or a `<Labels>` span tagger, as the version record says."""
+    if kind == "labels":
+        from model.token_classifier import SpanTagger
+
+        return SpanTagger.load(folder, device)
+    from model.classifier import TextClassifier
+
+    return TextClassifier.load(folder, device)

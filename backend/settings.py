@@ -38,6 +38,7 @@ class Settings:
     train_batch_size: int = 32
     train_finetune_epochs: int = 0
     train_finetune_learning_rate: float = 5e-5
+    train_span_epochs: int = 20
     train_max_length: int = 128
     train_max_steps: int = 1500
     train_seed: int = 42
@@ -84,6 +85,7 @@ class Settings:
             train_finetune_learning_rate=env.number(
                 "TRAIN_FINETUNE_LEARNING_RATE", float, 5e-5, minimum=1e-8
             ),
+            train_span_epochs=env.number("TRAIN_SPAN_EPOCHS", int, 20, minimum=1),
             train_max_length=env.number("TRAIN_MAX_LENGTH", int, 128, minimum=8),
             train_max_steps=env.number("TRAIN_MAX_STEPS", int, 1500, minimum=1),
             train_seed=env.number("TRAIN_SEED", int, 42, minimum=0),

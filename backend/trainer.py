@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from redis import Redis
 
 from backend.annotations import Examples, collect_examples
 from backend.errors import LabelStudioError, TrainingSkipped
-from backend.label_config import ChoicesControl, parse_label_config
+from backend.label_config import CHOICES, Control, parse_label_config
 from backend.labelstudio import LabelStudioClient
 from backend.redis_store import ProjectConfigs, WebhookAnnotations
 from backend.settings import Settings
@@ -65,23 +65,38 @@ def describe_skips(examples: Examples) -> str:
     return ", ".join(f"{n} {reason}" for reason, n in examples.skipped.most_common()) or "none"
 
 
+def span_training_config(settings: Settings):  # type: ignore[no-untyped-def]
+    from model.span_training import SpanTrainingConfig
+
+    return SpanTrainingConfig(
+        epochs=settings.train_span_epochs,
+        max_steps=settings.train_max_steps,
+        seed=settings.train_seed,
+    )
+
+
 def train_control(
-    base_model: str, control: ChoicesControl, examples: Examples, settings: Settings, on_progress
+    base_model: str, control: Control, examples: Examples, settings: Settings, on_progress
 ):  # type: ignore[no-untyped-def]
+    """A classifier for `<Choices>`, a span tagger for `<Labels>`."""
     from model.errors import TrainingDataError
     from model.labels import LabelSpace
-    from model.training import train_classifier
 
     space = LabelSpace(control.labels, control.multi_label)
+    texts, targets = examples.texts, examples.targets
     try:
-        return train_classifier(
-            base_model,
-            examples.texts,
-            examples.labels,
-            space,
-            training_config(settings),
-            on_progress,
-            device=settings.device,
+        if control.kind == CHOICES:
+            from model.training import train_classifier
+
+            config = training_config(settings)
+            return train_classifier(
+                base_model, texts, targets, space, config, on_progress, device=settings.device
+            )
+        from model.span_training import train_span_tagger
+
+        config = span_training_config(settings)
+        return train_span_tagger(
+            base_model, texts, targets, space, config, on_progress, device=settings.device
         )
     except TrainingDataError as error:
         raise TrainingSkipped(
@@ -135,9 +150,11 @@ def run_training(
     return {"outcome": "published", "version": version, **summary(record)}
 
 
-def control_record(control: ChoicesControl, folder: str, examples: Examples, report) -> dict:  # type: ignore[no-untyped-def]
+def control_record(control: Control, folder: str, examples: Examples, report) -> dict:  # type: ignore[no-untyped-def]
+    conversion = getattr(report, "conversion", None)
     return {
         "control": control.name,
+        "kind": control.kind,
         "folder": folder,
         "labels": list(control.labels),
         "multi_label": control.multi_label,
@@ -150,6 +167,7 @@ def control_record(control: ChoicesControl, folder: str, examples: Examples, rep
         "final_loss": report.final_loss,
         "seconds": round(report.seconds, 2),
         "hyperparameters": report.config,
+        **({"span_conversion": asdict(conversion)} if conversion is not None else {}),
     }
 
 

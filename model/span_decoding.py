@@ -1,0 +1,99 @@
+"""From per-window token probabilities to one tag per token of the whole text.
+
+Long texts are read in overlapping windows; every token takes its probabilities from the
+window where it sits farthest from an edge (where the model saw the most context on both
+sides), so an entity on a window border is predicted once, and whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from model.spans import Offsets, TagScheme
+
+
+@dataclass(frozen=True)
+class WindowTokens:
+    """The content tokens of one window (no [CLS]/[SEP]/padding), in order."""
+
+    offsets: list[Offsets]
+    words: list[int]  # the tokenizer's word index of each token, over the whole text
+    log_probs: torch.Tensor  # (tokens, tags)
+
+
+@dataclass(frozen=True)
+class TextTokens:
+    """Every token of one text once, in text order, with the probabilities chosen for it."""
+
+    offsets: list[Offsets]
+    words: list[int]
+    log_probs: torch.Tensor
+
+
+def merge_windows(windows: Sequence[WindowTokens], tags: int) -> TextTokens:
+    """One row per distinct token: from the window where it is farthest from an edge."""
+    best: dict[Offsets, tuple[int, int, torch.Tensor]] = {}
+    for window in windows:
+        count = len(window.offsets)
+        for i, offset in enumerate(window.offsets):
+            margin = min(i, count - 1 - i)
+            if offset not in best or margin > best[offset][0]:
+                best[offset] = (margin, window.words[i], window.log_probs[i])
+    order = sorted(best)
+    rows = [best[o][2] for o in order]
+    log_probs = torch.stack(rows) if rows else torch.empty(0, tags)
+    return TextTokens(order, [best[o][1] for o in order], log_probs)
+
+
+def first_pieces(tokens: TextTokens) -> TextTokens:
+    """One row per word: its first piece's probabilities, the offsets of all its pieces.
+
+    Tagging whole words rather than pieces means an entity can only start and end at a
+    word boundary (the tokenizer's words: punctuation and each CJK character stand alone).
+    """
+    offsets: list[Offsets] = []
+    words: list[int] = []
+    rows: list[int] = []
+    for i, (offset, word) in enumerate(zip(tokens.offsets, tokens.words, strict=True)):
+        if words and words[-1] == word:
+            offsets[-1] = (offsets[-1][0], offset[1])
+        else:
+            offsets.append(offset)
+            words.append(word)
+            rows.append(i)
+    return TextTokens(offsets, words, tokens.log_probs[rows])
+
+
+def allowed_transitions(scheme: TagScheme) -> torch.Tensor:
+    """0 where tag b may follow tag a, -inf where not: I-X only after B-X or I-X."""
+    size = scheme.size
+    table = torch.zeros(size, size)
+    for label in scheme.space.labels:
+        inside = scheme.inside(label)
+        table[:, inside] = float("-inf")
+        table[scheme.begin(label), inside] = 0.0
+        table[inside, inside] = 0.0
+    return table
+
+
+def constrained_decode(log_probs: torch.Tensor, scheme: TagScheme) -> list[int]:
+    """The most probable tag sequence that is valid BIO (Viterbi under hard constraints):
+    no I- at the start or after O or another type, which a per-token argmax would produce."""
+    if len(log_probs) == 0:
+        return []
+    transitions = allowed_transitions(scheme)
+    start_allowed = transitions[0]  # what may follow O is what may start a text
+    score = log_probs[0] + start_allowed
+    back = []
+    for row in log_probs[1:]:
+        candidates = score[:, None] + transitions
+        score, previous = candidates.max(dim=0)
+        score = score + row
+        back.append(previous)
+    path = [int(score.argmax())]
+    for previous in reversed(back):
+        path.append(int(previous[path[-1]]))
+    return path[::-1]
