@@ -17,7 +17,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from model.errors import StoredModelError
+from model import stored
+from model.evaluation import ChoiceEvaluation, evaluate_choices
 from model.labels import LabelSpace
 
 FORMAT = "lsbert-text-classifier/1"
@@ -117,6 +118,10 @@ class TextClassifier:
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> list[Prediction]:
         return [self.decide(row) for row in self.predict_proba(texts, batch_size)]
 
+    def evaluate(self, texts: Sequence[str], labels: Sequence[Sequence[str]]) -> ChoiceEvaluation:
+        """Accuracy, macro-F1 and per-label scores against annotated labels."""
+        return evaluate_choices([p.labels for p in self.predict(texts)], labels)
+
     def decide(self, probs: Sequence[float]) -> Prediction:
         labels = self.label_space.labels
         if not self.label_space.multi_label:
@@ -157,13 +162,7 @@ class TextClassifier:
 
 
 def read_meta(folder: Path) -> dict:
-    try:
-        meta = json.loads((folder / META_FILE).read_text())
-    except (OSError, ValueError) as error:
-        raise StoredModelError(f"{folder} holds no readable {META_FILE}: {error}") from None
-    if meta.get("format") != FORMAT:
-        raise StoredModelError(f"{folder} holds a model of format {meta.get('format')!r}")
-    return meta
+    return stored.read_meta(folder, META_FILE, FORMAT)
 
 
 def length_sorted_batches(texts: Sequence[str], batch_size: int) -> Iterator[list[int]]:

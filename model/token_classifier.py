@@ -22,6 +22,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from model import stored
 from model.errors import BaseModelError, StoredModelError
 from model.labels import LabelSpace
 from model.span_decoding import (
@@ -208,10 +209,4 @@ class SpanTagger:
 
 
 def read_meta(folder: Path) -> dict:
-    try:
-        meta = json.loads((folder / META_FILE).read_text())
-    except (OSError, ValueError) as error:
-        raise StoredModelError(f"{folder} holds no readable {META_FILE}: {error}") from None
-    if meta.get("format") != FORMAT:
-        raise StoredModelError(f"{folder} holds a model of format {meta.get('format')!r}")
-    return meta
+    return stored.read_meta(folder, META_FILE, FORMAT)
