@@ -39,6 +39,8 @@ class Settings:
     train_finetune_epochs: int = 0
     train_finetune_learning_rate: float = 5e-5
     train_span_epochs: int = 20
+    holdout_share: float = 0.1
+    holdout_min_annotations: int = 20
     train_max_length: int = 128
     train_max_steps: int = 1500
     train_seed: int = 42
@@ -86,6 +88,8 @@ class Settings:
                 "TRAIN_FINETUNE_LEARNING_RATE", float, 5e-5, minimum=1e-8
             ),
             train_span_epochs=env.number("TRAIN_SPAN_EPOCHS", int, 20, minimum=1),
+            holdout_share=env.number("HOLDOUT_SHARE", float, 0.1, minimum=0.0),
+            holdout_min_annotations=env.number("HOLDOUT_MIN_ANNOTATIONS", int, 20, minimum=2),
             train_max_length=env.number("TRAIN_MAX_LENGTH", int, 128, minimum=8),
             train_max_steps=env.number("TRAIN_MAX_STEPS", int, 1500, minimum=1),
             train_seed=env.number("TRAIN_SEED", int, 42, minimum=0),
@@ -117,6 +121,11 @@ class Settings:
                 "LABEL_STUDIO_URL is set but LABEL_STUDIO_API_KEY is not: copy the access token "
                 "from Label Studio's Account & Settings page into LABEL_STUDIO_API_KEY, or unset "
                 "LABEL_STUDIO_URL to train from webhook payloads"
+            )
+        if self.holdout_share > 0.5:
+            raise ConfigError(
+                f"HOLDOUT_SHARE={self.holdout_share} keeps too little for training: use a "
+                "share between 0 (no held-out evaluation) and 0.5"
             )
         if bool(self.basic_auth_user) != bool(self.basic_auth_pass):
             raise ConfigError(

@@ -6,11 +6,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from redis import Redis
 
 from backend.annotations import Examples, collect_examples
 from backend.errors import LabelStudioError, TrainingSkipped
+from backend.holdout import split_examples
 from backend.label_config import CHOICES, Control, parse_label_config
 from backend.labelstudio import LabelStudioClient
 from backend.redis_store import ProjectConfigs, WebhookAnnotations
@@ -119,21 +121,15 @@ def run_training(
     with store.staging(project) as staged:
         for index, control in enumerate(config.controls):
             examples = collect_examples(data.tasks, control)
-            report_progress = (
-                (lambda p, c=control.name: progress("training", {"control": c, **vars(p)}))
-                if progress
-                else None
-            )
+            folder = staged / f"control-{index}"
             try:
-                model, report = train_control(
-                    base_model, control, examples, settings, report_progress
+                controls.append(
+                    train_and_save(
+                        base_model, control, examples, project, folder, settings, progress
+                    )
                 )
             except TrainingSkipped as reason:
                 skipped.append(str(reason))
-                continue
-            folder = f"control-{index}"
-            model.save(staged / folder)
-            controls.append(control_record(control, folder, examples, report))
         if not controls:
             raise TrainingSkipped("; ".join(skipped) or "the label config has no control to train")
         record = {
@@ -148,6 +144,41 @@ def run_training(
         version = store.publish(project, staged, record)
     log.info("project %s: published %s in %.1f s", project, version, record["seconds"])
     return {"outcome": "published", "version": version, **summary(record)}
+
+
+def train_and_save(
+    base_model: str,
+    control: Control,
+    examples: Examples,
+    project: int,
+    folder: Path,
+    settings: Settings,
+    progress: Progress | None,
+) -> dict:
+    """Train one control on its training part, score it on its held-out part, save it."""
+    train, held_out = split_examples(
+        examples, project, settings.holdout_share, settings.holdout_min_annotations
+    )
+    report_progress = (
+        (lambda p: progress("training", {"control": control.name, **vars(p)})) if progress else None
+    )
+    model, report = train_control(base_model, control, train, settings, report_progress)
+    model.save(folder)
+    record = control_record(control, folder.name, train, report)
+    record["held_out"] = held_out_record(model, held_out, settings)
+    return record
+
+
+def held_out_record(model, held_out: Examples | None, settings: Settings) -> dict:  # type: ignore[no-untyped-def]
+    from model.evaluation import evaluation_record
+
+    if held_out is None:
+        return {
+            "task_ids": [],
+            "skipped": f"held out only from {settings.holdout_min_annotations} annotated tasks on",
+        }
+    scores = evaluation_record(model.evaluate(held_out.texts, held_out.targets))
+    return {"task_ids": held_out.task_ids, **scores}
 
 
 def control_record(control: Control, folder: str, examples: Examples, report) -> dict:  # type: ignore[no-untyped-def]
@@ -175,9 +206,17 @@ def summary(record: dict) -> dict:
     return {
         "seconds": record["seconds"],
         "training_source": record["training_source"],
-        "controls": {
-            c["control"]: {"examples": c["examples"], "left_out": c["left_out"]}
-            for c in record["controls"]
-        },
+        "controls": {c["control"]: control_summary(c) for c in record["controls"]},
         "skipped_controls": record["skipped_controls"],
+    }
+
+
+def control_summary(control: dict) -> dict:
+    held_out = control["held_out"]
+    return {
+        "annotated": control["examples"] + len(held_out["task_ids"]),
+        "examples": control["examples"],
+        "held_out": len(held_out["task_ids"]),
+        held_out.get("metric", "held_out_metric"): held_out.get("value"),
+        "left_out": control["left_out"],
     }

@@ -17,6 +17,11 @@ def sentiment(label: str) -> list[dict]:
     return choices_result("sentiment", "text", label)
 
 
+def annotated_count(control: dict) -> int:
+    """Tasks a control's version learnt from: its training part and its held-out part."""
+    return int(control["examples"]) + len(control["held_out"]["task_ids"])
+
+
 def version_record(models: Path, project: int, version: str) -> dict:
     return json.loads((models / str(project) / "versions" / version / "version.json").read_text())
 

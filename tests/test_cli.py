@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import LSBERT, REPO, SENTIMENT_CONFIG, Serve, child_env, wait_for
 from tests.payloads import annotation_webhook, setup_body, task
+from tests.studio_flow import annotated_count
 from tests.texts import synthetic_reviews
 
 
@@ -123,4 +124,4 @@ def examples_of_current(models: Path) -> int:
     record = json.loads(
         (models / "1" / "versions" / pointer.read_text() / "version.json").read_text()
     )
-    return int(record["controls"][0]["examples"])
+    return annotated_count(record["controls"][0])

@@ -30,7 +30,13 @@ from tests.compose_files import (
 )
 from tests.conftest import REPO, SENTIMENT_CONFIG, child_env, wait_for
 from tests.label_studio_server import LabelStudioServer
-from tests.studio_flow import import_texts, latest_version, newest_predictions, sentiment
+from tests.studio_flow import (
+    annotated_count,
+    import_texts,
+    latest_version,
+    newest_predictions,
+    sentiment,
+)
 from tests.texts import synthetic_reviews
 
 SECRETS = {
@@ -199,7 +205,7 @@ def test_the_compose_services_run_the_loop_with_two_workers(
 
         def trained_on_all() -> bool:
             record = latest_version(models, project)
-            return bool(record) and record["controls"][0]["examples"] == 16
+            return bool(record) and annotated_count(record["controls"][0]) == 16
 
         wait_for(trained_on_all, 180, interval=0.5, message=log.read_text()[-4000:])
         client.retrieve_predictions(project)

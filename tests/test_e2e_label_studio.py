@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import SENTIMENT_CONFIG, Serve, wait_for
+from tests.conftest import REPO, SENTIMENT_CONFIG, Serve, wait_for
 from tests.label_studio_server import LabelStudioServer
 from tests.studio_flow import (
+    annotated_count,
     import_texts,
     latest_version,
     newest_predictions,
@@ -23,9 +24,10 @@ from tests.studio_flow import (
     stored_predictions,
     version_record,
 )
-from tests.texts import sample, sst2, synthetic_reviews
+from tests.texts import conll, sample, sst2, synthetic_reviews
 
 pytestmark = pytest.mark.slow
+NER_CONFIG = (REPO / "label_config" / "named_entities.xml").read_text()
 
 
 def backend_env(server: LabelStudioServer, key: str, tmp_path: Path, **extra: str) -> dict:
@@ -64,7 +66,7 @@ def test_sst2_round_pre_annotates_learns_and_re_predicts(
 
         def trained_on_all() -> dict | None:
             record = latest_version(models, project)
-            return record if record and record["controls"][0]["examples"] == 100 else None
+            return record if record and annotated_count(record["controls"][0]) == 100 else None
 
         record = wait_for(trained_on_all, 600, interval=1, message=serve.log.read_text()[-4000:])
         seconds_to_version = time.monotonic() - pressed
@@ -73,7 +75,7 @@ def test_sst2_round_pre_annotates_learns_and_re_predicts(
 
         client.retrieve_predictions(project)
         served, after = newest_predictions(client, project)
-        assert version_record(models, project, served)["controls"][0]["examples"] == 100
+        assert annotated_count(version_record(models, project, served)["controls"][0]) == 100
         correct = sum(
             after[ids[text]][0]["value"]["choices"] == [label] for text, label in held_out
         )
@@ -87,6 +89,79 @@ def test_sst2_round_pre_annotates_learns_and_re_predicts(
         assert accuracy >= 0.70
     finally:
         serve.stop()
+
+
+def test_conll_round_pre_annotates_exact_spans_learns_and_re_predicts(
+    label_studio: LabelStudioServer, tmp_path: Path
+) -> None:
+    """Issue 3's acceptance scenario: 300 CoNLL-2003 sentences, 150 annotated as spans,
+    MiniLM; entity F1 on the 150 others >= 0.60, every stored offset exact."""
+    unique = {text: spans for text, spans in sample(conll("train"), 400, seed=2026)}
+    rows = list(unique.items())[:300]
+    client = label_studio.client("pat")
+    env = backend_env(label_studio, label_studio.personal_access_token, tmp_path)
+    serve = Serve(env, tmp_path / "serve.log")
+    try:
+        project = client.create_project("CoNLL e2e", NER_CONFIG)["id"]
+        ids = import_texts(client, project, [text for text, _ in rows])
+        backend = client.connect_ml_backend(project, serve.url, title="lsbert")
+        client.retrieve_predictions(project)
+        assert len(stored_predictions(client, project, "untrained")) == 300
+        annotated, unseen = rows[:150], rows[150:]
+        for text, spans in annotated:
+            client.create_annotation(ids[text], [entity(text, *span) for span in spans])
+        pressed = time.monotonic()
+        client.train(backend["id"])
+        models = Path(env["MODEL_DIR"])
+
+        def trained_on_all() -> dict | None:
+            record = latest_version(models, project)
+            return record if record and annotated_count(record["controls"][0]) == 150 else None
+
+        record = wait_for(trained_on_all, 900, interval=2, message=serve.log.read_text()[-4000:])
+        seconds_to_version = time.monotonic() - pressed
+        client.retrieve_predictions(project)
+        served, stored = newest_predictions(client, project)
+        assert annotated_count(version_record(models, project, served)["controls"][0]) == 150
+        texts = {task_id: text for text, task_id in ids.items()}
+        for task_id, result in stored.items():
+            for item in result:
+                value = item["value"]
+                assert texts[task_id][value["start"] : value["end"]] == value["text"]
+                assert item["type"] == "labels" and value["labels"][0] in (
+                    "PER",
+                    "ORG",
+                    "LOC",
+                    "MISC",
+                )
+        predicted = [spans_of(stored[ids[text]]) for text, _ in unseen]
+        truth = [{(s, e, label) for s, e, label in spans} for _, spans in unseen]
+        hits = sum(len(p & t) for p, t in zip(predicted, truth, strict=True))
+        found, total = sum(map(len, predicted)), sum(map(len, truth))
+        f1 = 2 * hits / (found + total)
+        held_out = record["controls"][0]["held_out"]
+        print(
+            f"\nCoNLL e2e: version {record['version']} served {seconds_to_version:.1f} s after "
+            f"Start training (trained in {record['seconds']:.1f} s); entity F1 on the 150 "
+            f"unannotated sentences {f1:.3f} (P {hits / max(found, 1):.3f}, R {hits / total:.3f}); "
+            f"held-out F1 in the record {held_out.get('value')}"
+        )
+        assert f1 >= 0.60
+    finally:
+        serve.stop()
+
+
+def entity(text: str, start: int, end: int, label: str) -> dict:
+    return {
+        "from_name": "label",
+        "to_name": "text",
+        "type": "labels",
+        "value": {"start": start, "end": end, "text": text[start:end], "labels": [label]},
+    }
+
+
+def spans_of(result: list[dict]) -> set[tuple[int, int, str]]:
+    return {(r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in result}
 
 
 def test_corrections_updates_and_deletions_reach_the_next_version_with_basic_auth(

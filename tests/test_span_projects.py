@@ -60,7 +60,11 @@ def test_mixed_project_predicts_choices_and_exact_spans(
     kinds = {c["control"]: c["kind"] for c in record["controls"]}
     assert kinds == {"entities": "labels", "sentiment": "choices"}
     spans_record = next(c for c in record["controls"] if c["kind"] == "labels")
-    assert spans_record["span_conversion"]["used"] == 120
+    held = spans_record["held_out"]
+    assert spans_record["span_conversion"]["used"] == 2 * spans_record["examples"]
+    assert len(held["task_ids"]) + spans_record["examples"] == 60
+    assert held["metric"] == "entity_f1" and 0.5 <= held["value"] <= 1
+    assert set(held["per_label"]) <= {"BRAND", "PRODUCT"}
 
     texts = ["the Velox Pebble was really superb", "  the\tQuanta  Orbit 🙂 was really dull"]
     body = predict_body(PROJECT, [task(t) for t in texts] + [task(None)], MIXED_CONFIG)

@@ -50,7 +50,7 @@ def test_annotations_train_a_new_version_that_every_web_process_serves(  # type:
     assert job.get_status() == JobStatus.FINISHED, job.latest_result().exc_string
     first = job.return_value()
     assert first["outcome"] == "published"
-    assert first["controls"]["sentiment"]["examples"] == 40
+    assert first["controls"]["sentiment"]["annotated"] == 40
     assert version_of(client, 1) == version_of(other_web_process, 1) == first["version"]
 
     tasks = [task("the story was quite superb"), task("the actors were horrible")]
@@ -63,7 +63,7 @@ def test_annotations_train_a_new_version_that_every_web_process_serves(  # type:
     annotate(client, 1, synthetic_reviews(4, seed=8))
     job_id = webhook(client, {"action": "START_TRAINING", "project": {"id": 1}})["job_id"]
     second = finished_job(redis, job_id, worker).return_value()
-    assert second["controls"]["sentiment"]["examples"] == 44
+    assert second["controls"]["sentiment"]["annotated"] == 44
     assert second["version"] != first["version"]
     assert version_of(other_web_process, 1) == second["version"]
     items = other_web_process.post("/predict", json=predict_body(1, tasks, SENTIMENT_CONFIG)).json
@@ -135,9 +135,9 @@ def test_a_burst_during_training_gives_one_running_one_pending_and_loses_nothing
         assert Job.fetch(second, connection=redis).get_status() == JobStatus.DEFERRED
         # the running job may have read some late annotations; the pending one reads them all
         done = finished_job(redis, first, worker).return_value()
-        assert 30 <= done["controls"]["sentiment"]["examples"] < 130
+        assert 30 <= done["controls"]["sentiment"]["annotated"] < 130
         final = finished_job(redis, second, worker, timeout=180).return_value()
-        assert final["controls"]["sentiment"]["examples"] == 130
+        assert final["controls"]["sentiment"]["annotated"] == 130
         assert version_of(client, 4) == final["version"]
     finally:
         worker.stop()
