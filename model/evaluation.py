@@ -6,11 +6,10 @@ a hit), so one `EntityScores` type serves both kinds of model.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
-from model.span_metrics import EntityScores, SpanEvaluation
+from model.span_metrics import EntityScores, SpanEvaluation, per_label_scores
 
 
 @dataclass(frozen=True)
@@ -29,21 +28,11 @@ class ChoiceEvaluation:
 def evaluate_choices(
     predicted: Sequence[Sequence[str]], annotated: Sequence[Sequence[str]]
 ) -> ChoiceEvaluation:
-    if len(predicted) != len(annotated):
-        raise ValueError(f"{len(predicted)} predictions but {len(annotated)} annotations")
-    hits: Counter[str] = Counter()
-    guesses: Counter[str] = Counter()
-    golds: Counter[str] = Counter()
-    exact = 0
-    for guess, gold in zip(predicted, annotated, strict=True):
-        guess_set, gold_set = set(guess), set(gold)
-        exact += guess_set == gold_set
-        guesses.update(guess_set)
-        golds.update(gold_set)
-        hits.update(guess_set & gold_set)
-    labels = sorted(set(guesses) | set(golds))
-    per_label = {label: EntityScores(hits[label], guesses[label], golds[label]) for label in labels}
-    return ChoiceEvaluation(exact / len(annotated) if annotated else 0.0, per_label)
+    guesses: list[set[Hashable]] = [set(guess) for guess in predicted]
+    golds: list[set[Hashable]] = [set(gold) for gold in annotated]
+    per_label = per_label_scores(guesses, golds, str)
+    exact = sum(guess == gold for guess, gold in zip(guesses, golds, strict=True))
+    return ChoiceEvaluation(exact / len(golds) if golds else 0.0, per_label)
 
 
 def scores_record(scores: EntityScores) -> dict[str, float | int]:

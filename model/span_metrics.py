@@ -7,7 +7,7 @@ a right label on a boundary that is one word off is both a false positive and a 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 from model.spans import Span
@@ -41,21 +41,39 @@ class SpanEvaluation:
     per_label: dict[str, EntityScores]
 
 
-def evaluate_spans(
-    predicted: Sequence[Sequence[Span]], annotated: Sequence[Sequence[Span]]
-) -> SpanEvaluation:
-    """Compare predictions with annotations text by text (lists in the same order)."""
+def per_label_scores(
+    predicted: Sequence[set[Hashable]],
+    annotated: Sequence[set[Hashable]],
+    label_of: Callable[[Hashable], str],
+) -> dict[str, EntityScores]:
+    """Hits, guesses and truths per label, item by item (lists in the same order): an
+    item's predicted key counts as a hit when the same key was annotated for that item."""
     if len(predicted) != len(annotated):
         raise ValueError(f"{len(predicted)} predictions but {len(annotated)} annotations")
     hits: Counter[str] = Counter()
     guesses: Counter[str] = Counter()
     golds: Counter[str] = Counter()
     for guess, gold in zip(predicted, annotated, strict=True):
-        guess_keys, gold_keys = {s.key for s in guess}, {s.key for s in gold}
-        guesses.update(key[2] for key in guess_keys)
-        golds.update(key[2] for key in gold_keys)
-        hits.update(key[2] for key in guess_keys & gold_keys)
+        guesses.update(map(label_of, guess))
+        golds.update(map(label_of, gold))
+        hits.update(map(label_of, guess & gold))
     labels = sorted(set(guesses) | set(golds))
-    per_label = {label: EntityScores(hits[label], guesses[label], golds[label]) for label in labels}
-    overall = EntityScores(sum(hits.values()), sum(guesses.values()), sum(golds.values()))
+    return {label: EntityScores(hits[label], guesses[label], golds[label]) for label in labels}
+
+
+def evaluate_spans(
+    predicted: Sequence[Sequence[Span]], annotated: Sequence[Sequence[Span]]
+) -> SpanEvaluation:
+    """Compare predictions with annotations text by text (lists in the same order)."""
+    per_label = per_label_scores(
+        [{s.key for s in guess} for guess in predicted],
+        [{s.key for s in gold} for gold in annotated],
+        lambda key: key[2],  # type: ignore[index]
+    )
+    scores = per_label.values()
+    overall = EntityScores(
+        sum(s.true_positives for s in scores),
+        sum(s.predicted for s in scores),
+        sum(s.annotated for s in scores),
+    )
     return SpanEvaluation(overall, per_label)
