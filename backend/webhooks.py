@@ -53,11 +53,8 @@ def handle_webhook(body: dict, services: Services, authenticated: bool) -> dict:
 
 
 def record_payload(body: dict, action: str, project: int, services: Services) -> bool:
-    label_config = (
-        (body.get("project") or {}).get("label_config")
-        if isinstance(body.get("project"), dict)
-        else None
-    )
+    project_body = body.get("project")
+    label_config = project_body.get("label_config") if isinstance(project_body, dict) else None
     if isinstance(label_config, str) and label_config.strip():
         services.configs.save(project, label_config)
     if action in ANNOTATION_SAVED:
