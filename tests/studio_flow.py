@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.conftest import wait_for
 from tests.label_studio_server import LabelStudioClient, choices_result
 
 
@@ -49,3 +50,17 @@ def stored_predictions(client: LabelStudioClient, project: int, version: str) ->
         for p in client.list_predictions(project=project)
         if p["model_version"] == version
     }
+
+
+def wait_for_version_trained_on(
+    models: Path, project: int, annotated: int, timeout: float, log: Path
+) -> dict:
+    """The record of the first published version that learnt from `annotated` tasks.
+
+    Versions trained while annotations were still arriving come before it."""
+
+    def trained_on_all() -> dict | None:
+        record = latest_version(models, project)
+        return record if record and annotated_count(record["controls"][0]) == annotated else None
+
+    return wait_for(trained_on_all, timeout, interval=1, message=log.read_text()[-4000:])

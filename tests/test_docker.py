@@ -31,11 +31,10 @@ from tests.compose_files import (
 from tests.conftest import REPO, SENTIMENT_CONFIG, child_env, wait_for
 from tests.label_studio_server import LabelStudioServer
 from tests.studio_flow import (
-    annotated_count,
     import_texts,
-    latest_version,
     newest_predictions,
     sentiment,
+    wait_for_version_trained_on,
 )
 from tests.texts import synthetic_reviews
 
@@ -203,11 +202,7 @@ def test_the_compose_services_run_the_loop_with_two_workers(
         client.train(backend["id"])
         models = tmp_path / "volumes" / "models"
 
-        def trained_on_all() -> bool:
-            record = latest_version(models, project)
-            return bool(record) and annotated_count(record["controls"][0]) == 16
-
-        wait_for(trained_on_all, 180, interval=0.5, message=log.read_text()[-4000:])
+        wait_for_version_trained_on(models, project, 16, 180, log)
         client.retrieve_predictions(project)
         version, stored = newest_predictions(client, project)
         assert set(stored) == set(ids.values())

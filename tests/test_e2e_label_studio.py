@@ -23,6 +23,7 @@ from tests.studio_flow import (
     sentiment,
     stored_predictions,
     version_record,
+    wait_for_version_trained_on,
 )
 from tests.texts import conll, sample, sst2, synthetic_reviews
 
@@ -64,11 +65,7 @@ def test_sst2_round_pre_annotates_learns_and_re_predicts(
         client.train(backend["id"])
         models = Path(env["MODEL_DIR"])
 
-        def trained_on_all() -> dict | None:
-            record = latest_version(models, project)
-            return record if record and annotated_count(record["controls"][0]) == 100 else None
-
-        record = wait_for(trained_on_all, 600, interval=1, message=serve.log.read_text()[-4000:])
+        record = wait_for_version_trained_on(models, project, 100, 600, serve.log)
         seconds_to_version = time.monotonic() - pressed
         assert record["training_source"] == "label-studio-api"
         assert client.get_ml_backend(backend["id"])["model_version"] == record["version"]
@@ -114,11 +111,7 @@ def test_conll_round_pre_annotates_exact_spans_learns_and_re_predicts(
         client.train(backend["id"])
         models = Path(env["MODEL_DIR"])
 
-        def trained_on_all() -> dict | None:
-            record = latest_version(models, project)
-            return record if record and annotated_count(record["controls"][0]) == 150 else None
-
-        record = wait_for(trained_on_all, 900, interval=2, message=serve.log.read_text()[-4000:])
+        record = wait_for_version_trained_on(models, project, 150, 900, serve.log)
         seconds_to_version = time.monotonic() - pressed
         client.retrieve_predictions(project)
         served, stored = newest_predictions(client, project)
