@@ -53,7 +53,9 @@ def test_annotations_train_a_new_version_that_every_web_process_serves(  # type:
     assert first["controls"]["sentiment"]["annotated"] == 40
     assert version_of(client, 1) == version_of(other_web_process, 1) == first["version"]
 
-    tasks = [task("the story was quite superb"), task("the actors were horrible")]
+    # words the tiny model has seen: an unknown word dilutes its mean-pooled embedding, and
+    # "the actors were horrible" scored 0.25-0.50 Positive over training seeds, a coin flip
+    tasks = [task("the story was quite superb"), task("the plot was really dreadful")]
     items = client.post("/predict", json=predict_body(1, tasks, SENTIMENT_CONFIG)).json["results"]
     assert [i["result"][0]["value"]["choices"] for i in items] == [["Positive"], ["Negative"]]
     assert {i["model_version"] for i in items} == {first["version"]}
