@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from backend.auth import check_request
 from backend.errors import BackendError, QueueUnavailable
+from backend.job_routes import jobs_blueprint
 from backend.protocol import blueprint
 from backend.redis_store import connect
 from backend.services import Services
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
     shared = Services.build(settings, redis or connect(settings.require_redis("web")))
     app.extensions["lsbert"] = shared
     app.register_blueprint(blueprint)
+    app.register_blueprint(jobs_blueprint)
     app.before_request(lambda: check_request(settings))
     app.after_request(count_request)
     register_error_handlers(app)

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from redis.exceptions import LockNotOwnedError, RedisError
+from redis.lock import Lock
 from rq import get_current_job
 
 from backend.errors import TrainingSkipped
 from backend.metrics import Metrics
 from backend.settings import Settings
 from backend.trainer import run_training
-from backend.training_queue import TrainingQueue
+from backend.training_queue import TRAINING_LOCK_TTL, TrainingQueue
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 2.0  # seconds between progress saves to Redis
+# Three renewals may fail (Redis away a moment) before the lock expires under a live run
+LOCK_RENEW_EVERY = TRAINING_LOCK_TTL / 4
 
 
 class ProgressRecorder:
@@ -34,6 +41,36 @@ class ProgressRecorder:
         log.info("job %s %s: %s", self.job.id, stage, details)
 
 
+def renew_until(lock: Lock, stopped: threading.Event) -> None:
+    while not stopped.wait(LOCK_RENEW_EVERY):
+        try:
+            lock.reacquire()
+        except LockNotOwnedError:
+            log.error(
+                "lock %s expired under a live run: another run of the project may start",
+                lock.name,
+            )
+            return
+        except RedisError as error:
+            log.warning("could not renew lock %s, will retry: %s", lock.name, error)
+
+
+@contextmanager
+def kept_alive(lock: Lock) -> Iterator[None]:
+    """Renew a held lock from a thread while the body runs: if the worker dies, the lock
+    expires within TRAINING_LOCK_TTL instead of blocking the project's next run."""
+    stopped = threading.Event()
+    renewer = threading.Thread(
+        target=renew_until, args=(lock, stopped), name="lsbert-lock-renewer", daemon=True
+    )
+    renewer.start()
+    try:
+        yield
+    finally:
+        stopped.set()
+        renewer.join()
+
+
 def train_project(project: int, reason: str = "") -> dict:
     job = get_current_job()
     if job is None:
@@ -44,10 +81,10 @@ def train_project(project: int, reason: str = "") -> dict:
     started = time.monotonic()
     outcome = "failed"
     try:
-        with queue.training_lock(project):
+        with queue.training_lock(project) as lock, kept_alive(lock):
             log.info("job %s: training project %s (%s)", job.id, project, reason)
             result = run_training(settings, job.connection, project, ProgressRecorder(job))
-        outcome = "published"
+        outcome = result.get("outcome", "published")
         return result
     except TrainingSkipped as skipped:
         outcome = "skipped"

@@ -1,4 +1,5 @@
-"""Label Studio's ML backend protocol: /health, /setup, /predict, /webhook, and /metrics."""
+"""Label Studio's ML backend protocol: /health, /setup, /predict, /webhook, /versions, plus
+/metrics and version activation (rollback)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from backend.label_config import parse_label_config
 from backend.predictions import predict_tasks
 from backend.services import Services
 from backend.store import UNTRAINED, project_id
+from backend.store import number as version_number
+from backend.versions import project_ids, project_versions
 from backend.webhooks import handle_webhook
 
 blueprint = Blueprint("protocol", __name__)
@@ -79,6 +82,31 @@ def first_task_project(tasks: list) -> object:
 @blueprint.post("/webhook")
 def webhook() -> Response:
     return jsonify(handle_webhook(json_body(), services(), g.authenticated))
+
+
+@blueprint.get("/versions")
+def versions() -> Response:
+    """One project's versions with `?project=N`; Label Studio's model menu asks without a
+    project, and gets every project's version names, newest first."""
+    store = services().store
+    if request.args.get("project") is not None:
+        return jsonify(project_versions(store, project_id(request.args["project"])))
+    projects = [project_versions(store, project) for project in project_ids(store)]
+    names = sorted(
+        (name for p in projects for name in p["versions"]), key=version_number, reverse=True
+    )
+    return jsonify(versions=names, projects=projects)
+
+
+@blueprint.post("/versions/<version>/activate")
+def activate(version: str) -> Response:
+    body = request.get_json(silent=True) or {}
+    shared = services()
+    project = project_id(request.args.get("project") or body.get("project"))
+    reason = str(body.get("reason") or "activated through POST /versions/<version>/activate")
+    replaced = shared.store.activate(project, version, reason)
+    shared.cache.preload(project)
+    return jsonify(project=project, model_version=version, replaced=replaced, reason=reason)
 
 
 @blueprint.get("/metrics")

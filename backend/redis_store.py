@@ -87,6 +87,9 @@ class WebhookAnnotations:
                 self.redis.hdel(self._key(project), task_id)
         return removed
 
+    def count(self, project: int) -> int:
+        return int(self.redis.hlen(self._key(project)))
+
     def tasks(self, project: int) -> list[dict]:
         return [json.loads(v) for v in self.redis.hvals(self._key(project))]
 

@@ -15,6 +15,7 @@ from backend.redis_store import ProjectConfigs, WebhookAnnotations
 from backend.settings import Settings
 from backend.store import ModelStore
 from backend.training_queue import TrainingQueue
+from backend.triggers import AnnotationChanges
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class Services:
     metrics: Metrics
     configs: ProjectConfigs
     webhook_annotations: WebhookAnnotations
+    changes: AnnotationChanges
     background: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="lsbert-background")
     )
@@ -45,6 +47,7 @@ class Services:
             metrics=Metrics(redis),
             configs=ProjectConfigs(redis),
             webhook_annotations=WebhookAnnotations(redis),
+            changes=AnnotationChanges(redis),
         )
 
     def remember_config(self, project: int, label_config: str) -> None:

@@ -41,6 +41,13 @@ class Settings:
     train_span_epochs: int = 20
     holdout_share: float = 0.1
     holdout_min_annotations: int = 20
+    train_min_annotations: int = 10
+    train_every_changes: int = 10
+    warm_start: bool = True
+    train_warm_epochs: int = 2
+    train_span_warm_epochs: int = 5
+    gate_tolerance: float = 0.01
+    keep_versions: int = 10
     train_max_length: int = 128
     train_max_steps: int = 1500
     train_seed: int = 42
@@ -90,6 +97,13 @@ class Settings:
             train_span_epochs=env.number("TRAIN_SPAN_EPOCHS", int, 20, minimum=1),
             holdout_share=env.number("HOLDOUT_SHARE", float, 0.1, minimum=0.0),
             holdout_min_annotations=env.number("HOLDOUT_MIN_ANNOTATIONS", int, 20, minimum=2),
+            train_min_annotations=env.number("TRAIN_MIN_ANNOTATIONS", int, 10, minimum=1),
+            train_every_changes=env.number("TRAIN_EVERY_CHANGES", int, 10, minimum=1),
+            warm_start=env.flag("WARM_START", True),
+            train_warm_epochs=env.number("TRAIN_WARM_EPOCHS", int, 2, minimum=1),
+            train_span_warm_epochs=env.number("TRAIN_SPAN_WARM_EPOCHS", int, 5, minimum=1),
+            gate_tolerance=env.number("GATE_TOLERANCE", float, 0.01, minimum=0.0),
+            keep_versions=env.number("KEEP_VERSIONS", int, 10, minimum=1),
             train_max_length=env.number("TRAIN_MAX_LENGTH", int, 128, minimum=8),
             train_max_steps=env.number("TRAIN_MAX_STEPS", int, 1500, minimum=1),
             train_seed=env.number("TRAIN_SEED", int, 42, minimum=0),
@@ -127,6 +141,11 @@ class Settings:
                 f"HOLDOUT_SHARE={self.holdout_share} keeps too little for training: use a "
                 "share between 0 (no held-out evaluation) and 0.5"
             )
+        if self.gate_tolerance > 1:
+            raise ConfigError(
+                f"GATE_TOLERANCE={self.gate_tolerance} is a share of the metric, not points: "
+                "use e.g. 0.01 for one point"
+            )
         if bool(self.basic_auth_user) != bool(self.basic_auth_pass):
             raise ConfigError(
                 "BASIC_AUTH_USER and BASIC_AUTH_PASS go together: set both to require basic "
@@ -156,6 +175,14 @@ class _Reader:
         if value not in allowed:
             raise ConfigError(f"{name}={value!r} is not valid: use one of {', '.join(allowed)}")
         return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.text(name).lower()
+        if not value:
+            return default
+        if value not in ("true", "false", "1", "0", "yes", "no"):
+            raise ConfigError(f"{name}={value!r} is not valid: use true or false")
+        return value in ("true", "1", "yes")
 
     def url(self, name: str) -> str:
         value = self.text(name).rstrip("/")

@@ -3,14 +3,18 @@
     MODEL_DIR/<project>/versions/<version>/version.json      what was trained, on what
     MODEL_DIR/<project>/versions/<version>/control-<i>/      one model per control tag
     MODEL_DIR/<project>/current                              name of the served version
+    MODEL_DIR/<project>/history.json                         what happened to which version
 
 A version is written in a staging folder, renamed into `versions/` whole, and only then
 named in `current` by an atomic rename: a reader sees the old version or the new one,
-never half of one.
+never half of one. A version's record never changes after publishing; what became of it
+later (rolled back, deleted) goes to the history, and its status is read from both.
+Writers (the worker publishing, a web process activating) take a per-project file lock.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -21,12 +25,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from backend.errors import BadRequest
+from backend.errors import BadRequest, NotFound
 
 UNTRAINED = "untrained"
 STAGING_PREFIX = ".staging-"
 VERSION_FILE = "version.json"
 VERSION_PATTERN = re.compile(r"^v(\d+)-\d{8}T\d{6}$")
+HISTORY_FILE = "history.json"
+CURRENT, REJECTED, ROLLED_BACK, SUPERSEDED = "current", "rejected", "rolled_back", "superseded"
 
 
 def project_id(value: object) -> int:
@@ -70,7 +76,7 @@ class ModelStore:
             if folder.is_dir()
             else []
         )
-        return sorted(names, key=lambda name: int(VERSION_PATTERN.match(name).group(1)))  # type: ignore[union-attr]
+        return sorted(names, key=number)
 
     @contextmanager
     def staging(self, project: int) -> Iterator[Path]:
@@ -83,27 +89,120 @@ class ModelStore:
             shutil.rmtree(folder, ignore_errors=True)
             raise
 
-    def publish(self, project: int, staged: Path, record: dict) -> str:
-        """Name the staged folder as the next version, record it, and make it current."""
-        self.remove_abandoned_staging(project, keep=staged)
-        version = self.next_version_name(project)
-        record = {**record, "version": version, "project": project}
-        write_atomically(staged / VERSION_FILE, json.dumps(record, indent=2))
-        fsync_tree(staged)
-        os.rename(staged, self.version_dir(project, version))
-        write_atomically(self.project_dir(project) / "current", version)
-        return version
+    def publish(self, project: int, staged: Path, record: dict, make_current: bool = True) -> str:
+        """Name the staged folder as the next version and record it; make it current unless
+        it was rejected, in which case it is kept beside the current one for inspection."""
+        with self.lock(project):
+            self.remove_abandoned_staging(project, keep=staged)
+            version = self.next_version_name(project)
+            record = {**record, "version": version, "project": project}
+            write_atomically(staged / VERSION_FILE, json.dumps(record, indent=2))
+            fsync_tree(staged)
+            os.rename(staged, self.version_dir(project, version))
+            replaced = self.current_version(project)
+            if make_current:
+                write_atomically(self.project_dir(project) / "current", version)
+            event = "published" if make_current else "rejected"
+            self.add_event(project, event, version, replaced=replaced if make_current else None)
+            return version
+
+    def activate(self, project: int, version: str, reason: str) -> str | None:
+        """Make an existing version current again (a rollback); returns the one replaced."""
+        with self.lock(project):
+            if version not in self.versions(project):
+                raise UnknownVersion(project, version, self.versions(project))
+            self.read_version(project, version)  # refuses a folder without a readable record
+            replaced = self.current_version(project)
+            write_atomically(self.project_dir(project) / "current", version)
+            self.add_event(project, "activated", version, replaced=replaced, reason=reason)
+            return replaced
+
+    def prune(self, project: int, keep: int) -> list[str]:
+        """Delete the oldest versions beyond `keep`; never the current one."""
+        with self.lock(project):
+            current = self.current_version(project)
+            others = [v for v in self.versions(project) if v != current]
+            doomed = others[: max(0, len(others) - (keep - (1 if current else 0)))]
+            for version in doomed:
+                # renamed first, so a half-deleted folder never looks like a version
+                trash = self.versions_dir(project) / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+                os.rename(self.version_dir(project, version), trash)
+                shutil.rmtree(trash, ignore_errors=True)
+                self.add_event(project, "deleted", version, reason=f"more than {keep} versions")
+            return doomed
+
+    def history(self, project: int) -> list[dict]:
+        try:
+            return json.loads((self.project_dir(project) / HISTORY_FILE).read_text())
+        except FileNotFoundError:
+            return []
+
+    def add_event(self, project: int, event: str, version: str, **details: object) -> None:
+        entry: dict[str, object] = {"at": utc_now(), "event": event, "version": version}
+        entry.update({k: v for k, v in details.items() if v is not None})
+        path = self.project_dir(project) / HISTORY_FILE
+        write_atomically(path, json.dumps([*self.history(project), entry], indent=1))
+
+    def statuses(self, project: int) -> dict[str, str]:
+        """current, rejected, rolled_back (replaced by activating an older version) or
+        superseded (replaced by a newer one), for every version in the store."""
+        current = self.current_version(project)
+        status = {}
+        for entry in self.history(project):
+            version, replaced = entry["version"], entry.get("replaced")
+            if entry["event"] == "rejected":
+                status[version] = REJECTED
+            elif replaced and entry["event"] == "activated" and number(replaced) > number(version):
+                status[replaced] = ROLLED_BACK
+            elif replaced:
+                status.setdefault(replaced, SUPERSEDED)
+        names = self.versions(project)
+        result = {name: status.get(name, SUPERSEDED) for name in names}
+        if current:
+            result[current] = CURRENT
+        return result
+
+    @contextmanager
+    def lock(self, project: int) -> Iterator[None]:
+        """An exclusive lock between processes on this project's pointer and history."""
+        folder = self.project_dir(project)
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / ".lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def next_version_name(self, project: int) -> str:
-        existing = self.versions(project)
-        number = int(VERSION_PATTERN.match(existing[-1]).group(1)) + 1 if existing else 1  # type: ignore[union-attr]
-        return f"v{number}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
+        # numbers never repeat, even after the newest version was deleted
+        used = [number(v) for v in self.versions(project)]
+        used += [number(e["version"]) for e in self.history(project)]
+        return f"v{max(used, default=0) + 1}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
 
     def remove_abandoned_staging(self, project: int, keep: Path) -> None:
         """Staging folders left by a killed writer; only one writer per project runs at a time."""
         for folder in self.versions_dir(project).glob(f"{STAGING_PREFIX}*"):
             if folder != keep:
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+def number(version: str) -> int:
+    """The running number of a version name: v12-20261122T101500 -> 12."""
+    match = VERSION_PATTERN.match(version)
+    return int(match.group(1)) if match else 0
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class UnknownVersion(NotFound):
+    def __init__(self, project: int, version: str, known: list[str]) -> None:
+        super().__init__(
+            f"project {project} has no version {version!r}",
+            f"pick one of {', '.join(known) or 'none yet'} (GET /versions?project={project})",
+        )
 
 
 def write_atomically(path: Path, text: str) -> None:

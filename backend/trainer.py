@@ -11,13 +11,24 @@ from pathlib import Path
 from redis import Redis
 
 from backend.annotations import Examples, collect_examples
+from backend.champion import Champion, ControlRun, comparison_set, lost_warm_start, scores
+from backend.control_training import train_control
 from backend.errors import LabelStudioError, TrainingSkipped
+from backend.gating import (
+    WARM,
+    Decision,
+    decide,
+    plan_start,
+    version_decision,
+)
 from backend.holdout import split_examples
-from backend.label_config import CHOICES, Control, parse_label_config
+from backend.label_config import Control, parse_label_config
 from backend.labelstudio import LabelStudioClient
+from backend.predictor import load_model
 from backend.redis_store import ProjectConfigs, WebhookAnnotations
 from backend.settings import Settings
 from backend.store import ModelStore
+from backend.triggers import AnnotationChanges
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, dict], None]
@@ -48,124 +59,130 @@ def load_project_data(settings: Settings, redis: Redis, project: int) -> Project
     return ProjectData(label_config, WebhookAnnotations(redis).tasks(project), "webhooks")
 
 
-def training_config(settings: Settings):  # type: ignore[no-untyped-def]
-    from model.training import TrainingConfig
-
-    return TrainingConfig(
-        epochs=settings.train_epochs,
-        learning_rate=settings.train_learning_rate,
-        batch_size=settings.train_batch_size,
-        finetune_epochs=settings.train_finetune_epochs,
-        finetune_learning_rate=settings.train_finetune_learning_rate,
-        max_length=settings.train_max_length,
-        max_steps=settings.train_max_steps,
-        seed=settings.train_seed,
-    )
-
-
-def describe_skips(examples: Examples) -> str:
-    return ", ".join(f"{n} {reason}" for reason, n in examples.skipped.most_common()) or "none"
-
-
-def span_training_config(settings: Settings):  # type: ignore[no-untyped-def]
-    from model.span_training import SpanTrainingConfig
-
-    return SpanTrainingConfig(
-        epochs=settings.train_span_epochs,
-        max_steps=settings.train_max_steps,
-        seed=settings.train_seed,
-    )
-
-
-def train_control(
-    base_model: str, control: Control, examples: Examples, settings: Settings, on_progress
-):  # type: ignore[no-untyped-def]
-    """A classifier for `<Choices>`, a span tagger for `<Labels>`."""
-    from model.errors import TrainingDataError
-    from model.labels import LabelSpace
-
-    space = LabelSpace(control.labels, control.multi_label)
-    texts, targets = examples.texts, examples.targets
-    try:
-        if control.kind == CHOICES:
-            from model.training import train_classifier
-
-            config = training_config(settings)
-            return train_classifier(
-                base_model, texts, targets, space, config, on_progress, device=settings.device
-            )
-        from model.span_training import train_span_tagger
-
-        config = span_training_config(settings)
-        return train_span_tagger(
-            base_model, texts, targets, space, config, on_progress, device=settings.device
-        )
-    except TrainingDataError as error:
-        raise TrainingSkipped(
-            f"control {control.name!r}: {error} (left out: {describe_skips(examples)})"
-        ) from None
-
-
 def run_training(
     settings: Settings, redis: Redis, project: int, progress: Progress | None = None
 ) -> dict:
-    """Train every predictable control of the project and publish them as one new version."""
-    from model.base_model import resolve_base_model
+    """Train every predictable control of the project as one challenger version; it serves
+    only if every control passes the comparison with the champion."""
+    from model.base_model import base_model_record, resolve_base_model
 
     started = time.monotonic()
+    changes = AnnotationChanges(redis)
+    full_requested = changes.take_full_request(project)
+    changes.take(project)  # events from now on count towards the next run
     data = load_project_data(settings, redis, project)
     config = parse_label_config(data.label_config)
     base_model = resolve_base_model(settings.base_model)
     store = ModelStore(settings.model_dir)
+    champion = Champion.of(store, project)
+    full_reason = (
+        "a full retrain was requested" if full_requested else lost_warm_start(store, project)
+    )
     controls, skipped = [], []
     with store.staging(project) as staged:
         for index, control in enumerate(config.controls):
-            examples = collect_examples(data.tasks, control)
-            folder = staged / f"control-{index}"
+            previous = champion.entry(control)
+            plan = plan_start(champion.version, previous, control, settings.warm_start, full_reason)
+            run = ControlRun(control, collect_examples(data.tasks, control), plan, previous)
             try:
                 controls.append(
                     train_and_save(
-                        base_model, control, examples, project, folder, settings, progress
+                        base_model,
+                        run,
+                        project,
+                        staged / f"control-{index}",
+                        settings,
+                        champion,
+                        progress,
                     )
                 )
             except TrainingSkipped as reason:
                 skipped.append(str(reason))
         if not controls:
             raise TrainingSkipped("; ".join(skipped) or "the label config has no control to train")
+        decision = version_decision({c["control"]: Decision(**c["decision"]) for c in controls})
         record = {
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "base_model": settings.base_model,
+            "base_model": base_model_record(settings.base_model, base_model),
+            "seed": settings.train_seed,
             "training_source": data.source,
             "annotated_tasks": len(data.tasks),
+            "champion": champion.version,
+            "decision": decision.to_dict(),
             "controls": controls,
             "skipped_controls": skipped,
             "seconds": round(time.monotonic() - started, 2),
         }
-        version = store.publish(project, staged, record)
-    log.info("project %s: published %s in %.1f s", project, version, record["seconds"])
-    return {"outcome": "published", "version": version, **summary(record)}
+        version = store.publish(project, staged, record, make_current=decision.accepted)
+    deleted = store.prune(project, settings.keep_versions)
+    outcome = "published" if decision.accepted else "rejected"
+    log.info(
+        "project %s: %s %s in %.1f s (%s)",
+        project,
+        outcome,
+        version,
+        record["seconds"],
+        decision.reason,
+    )
+    return {
+        "outcome": outcome,
+        "version": version,
+        "serving": version if decision.accepted else champion.version,
+        "reason": decision.reason,
+        "deleted_versions": deleted,
+        **summary(record),
+    }
 
 
 def train_and_save(
     base_model: str,
-    control: Control,
-    examples: Examples,
+    run: ControlRun,
     project: int,
     folder: Path,
     settings: Settings,
+    champion: Champion,
     progress: Progress | None,
 ) -> dict:
-    """Train one control on its training part, score it on its held-out part, save it."""
+    """Train one control on its training part, score it and the champion on its held-out
+    part, save it, and decide."""
+    control = run.control
     train, held_out = split_examples(
-        examples, project, settings.holdout_share, settings.holdout_min_annotations
+        run.examples, project, settings.holdout_share, settings.holdout_min_annotations
     )
+    compared, no_comparison = comparison_set(champion, run, held_out, settings)
+    champion_scores = None
+    if compared is not None and champion.folder is not None and run.previous is not None:
+        from model.runtime import select_device
+
+        where = str(select_device(settings.device))
+        champion_model = load_model(control.kind, champion.folder / run.previous["folder"], where)
+        champion_scores = scores(champion_model, compared)
+        del champion_model
     report_progress = (
         (lambda p: progress("training", {"control": control.name, **vars(p)})) if progress else None
     )
-    model, report = train_control(base_model, control, train, settings, report_progress)
+    start_from = (
+        champion.folder / run.previous["folder"]
+        if run.plan.mode == WARM and champion.folder is not None and run.previous is not None
+        else None
+    )
+    model, report = train_control(base_model, control, train, settings, report_progress, start_from)
     model.save(folder)
     record = control_record(control, folder.name, train, report)
+    record["start"] = run.plan.to_dict()
     record["held_out"] = held_out_record(model, held_out, settings)
+    challenger_scores = (
+        record["held_out"]
+        if compared is held_out
+        else scores(model, compared)
+        if compared
+        else None
+    )
+    count = len(compared) if compared is not None else 0
+    decision = decide(
+        challenger_scores, champion_scores, count, settings.gate_tolerance, no_comparison
+    )
+    record["decision"] = decision.to_dict()
     return record
 
 

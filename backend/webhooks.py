@@ -5,6 +5,7 @@ from __future__ import annotations
 from backend.errors import BadRequest
 from backend.services import Services
 from backend.store import project_id
+from backend.triggers import verdict
 
 ANNOTATION_SAVED = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED"}
 ANNOTATIONS_DELETED = "ANNOTATIONS_DELETED"
@@ -39,17 +40,54 @@ def handle_webhook(body: dict, services: Services, authenticated: bool) -> dict:
     # credentials is only a trigger: its payload never becomes training data.
     if services.settings.training_source == "webhooks" and authenticated:
         stored = record_payload(body, action, project, services)
-    request = services.queue.request(project, reason=action.lower())
-    outcome = "coalesced" if request.coalesced else "queued"
-    services.metrics.add("lsbert_training_requests_total", outcome=outcome)
-    return {
-        "status": outcome,
+    answer = {
         "action": action,
         "project": project,
-        "job_id": request.job_id,
         "training_source": services.settings.training_source,
         "payload_stored": stored,
     }
+    if action == START_TRAINING:
+        if body.get("full_retrain") is True:
+            services.changes.request_full(project)
+        return {**answer, **enqueue(project, "start_training: always trains", services)}
+    settings = services.settings
+    judged = verdict(
+        services.changes.add(project, changed_annotations(body, action)),
+        annotated_tasks(body, project, services, stored),
+        services.store.current_version(project) is not None,
+        settings.train_min_annotations,
+        settings.train_every_changes,
+    )
+    if not judged.train:
+        services.metrics.add("lsbert_training_requests_total", outcome="waiting")
+        return {**answer, "status": "waiting", "reason": judged.reason}
+    return {**answer, **enqueue(project, f"{action.lower()}: {judged.reason}", services)}
+
+
+def enqueue(project: int, reason: str, services: Services) -> dict:
+    request = services.queue.request(project, reason=reason)
+    outcome = "coalesced" if request.coalesced else "queued"
+    services.metrics.add("lsbert_training_requests_total", outcome=outcome)
+    return {"status": outcome, "reason": reason, "job_id": request.job_id}
+
+
+def changed_annotations(body: dict, action: str) -> int:
+    if action == ANNOTATIONS_DELETED:
+        return max(1, len(body.get("annotations") or []))
+    return 1
+
+
+def annotated_tasks(body: dict, project: int, services: Services, stored: bool) -> int | None:
+    """The project's annotated tasks: Label Studio sends the count with every event; in
+    webhook mode the stored payloads tell; otherwise unknown."""
+    count = (
+        body["project"].get("num_tasks_with_annotations")
+        if isinstance(body.get("project"), dict)
+        else None
+    )
+    if isinstance(count, int) and not isinstance(count, bool):
+        return count
+    return services.webhook_annotations.count(project) if stored else None
 
 
 def record_payload(body: dict, action: str, project: int, services: Services) -> bool:

@@ -67,3 +67,18 @@ def resolve_base_model(name: str) -> str:
             raise BaseModelError(f"BASE_MODEL folder {path} has no config.json")
         return str(path.resolve())
     return name
+
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def base_model_record(name: str, resolved: str) -> dict[str, str | None]:
+    """The base model as a version records it: the setting, where it was read from, and the
+    sha256 of its weights (none for a hub name, whose files the hub cache owns)."""
+    folder = Path(resolved)
+    weights = next((folder / f for f in WEIGHT_FILES if (folder / f).is_file()), None)
+    if weights is None:
+        return {"name": name, "path": None, "sha256": None}
+    stat = weights.stat()
+    digest = _verified(weights, stat.st_size, stat.st_mtime_ns)
+    return {"name": name, "path": str(folder), "weights": weights.name, "sha256": digest}

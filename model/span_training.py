@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -27,6 +28,7 @@ from model.training import (
     Stage,
     TrainingConfig,
     TrainingReport,
+    check_same_labels,
     run_stage,
     set_seed,
 )
@@ -153,18 +155,26 @@ def train_span_tagger(
     config: SpanTrainingConfig | None = None,
     on_progress: ProgressCallback | None = None,
     device: str = "auto",
+    start_from: Path | None = None,
 ) -> tuple[SpanTagger, SpanTrainingReport]:
     """Train a tagger of `label_space` entities on texts and their character spans.
 
     Spans with unknown labels, bad offsets or overlaps are dropped and counted in
     `report.conversion`, never fatal: one odd annotation should not stop a project.
+    `start_from` names a saved tagger of the same labels to go on training (warm start).
     """
     config = config or SpanTrainingConfig()
     counts = check_span_examples(texts, spans, label_space)
     started = time.monotonic()
     set_seed(config.seed)
     where = str(select_device(device))
-    model = SpanTagger.from_base(base_model, label_space, config.max_length, config.stride, where)
+    if start_from is None:
+        model = SpanTagger.from_base(
+            base_model, label_space, config.max_length, config.stride, where
+        )
+    else:
+        model = SpanTagger.load(start_from, where)
+        check_same_labels(model.label_space, label_space, start_from)
     model.word_level = config.word_level
     windows = model.windows(texts)
     targets, conversion = window_targets(model, windows, texts, spans, config.all_pieces)

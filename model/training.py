@@ -17,6 +17,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -100,6 +101,15 @@ def check_examples(
     if space.multi_label and not used:
         raise TrainingDataError("training needs at least one text with a label chosen")
     return counts
+
+
+def check_same_labels(saved: LabelSpace, wanted: LabelSpace, folder: Path) -> None:
+    if saved != wanted:
+        raise TrainingDataError(
+            f"cannot warm-start from {folder}: it predicts {list(saved.labels)}"
+            f"{' (multi-label)' if saved.multi_label else ''}, the run needs "
+            f"{list(wanted.labels)}{' (multi-label)' if wanted.multi_label else ''}"
+        )
 
 
 def targets_tensor(labels: Sequence[Sequence[str]], space: LabelSpace) -> torch.Tensor:
@@ -252,14 +262,21 @@ def train_classifier(
     config: TrainingConfig | None = None,
     on_progress: ProgressCallback | None = None,
     device: str = "auto",
+    start_from: Path | None = None,
 ) -> tuple[TextClassifier, TrainingReport]:
-    """Train a classifier of `space` on annotated texts, starting from `base_model`."""
+    """Train a classifier of `space` on annotated texts, starting from `base_model`, or
+    from a saved classifier of the same labels (warm start: its encoder and head go on
+    learning, so fewer epochs reach the same place)."""
     config = config or TrainingConfig()
     counts = check_examples(texts, labels, space)
     started = time.monotonic()
     set_seed(config.seed)
     where = str(select_device(device))
-    model = TextClassifier.from_base(base_model, space, config.max_length, where)
+    if start_from is None:
+        model = TextClassifier.from_base(base_model, space, config.max_length, where)
+    else:
+        model = TextClassifier.load(start_from, where)
+        check_same_labels(model.label_space, space, start_from)
     targets = targets_tensor(labels, space).to(where)
     report = TrainingReport(examples=len(texts), label_counts=counts, config=config.to_dict())
     model.network.train()

@@ -79,6 +79,10 @@ def env(tmp_path: Path, redis_url: str, tiny_model: Path) -> dict[str, str]:
         "BASE_MODEL": str(tiny_model),
         "TRAIN_EPOCHS": "15",
         "TRAIN_LEARNING_RATE": "0.001",
+        # every annotation event trains, as the loop tests expect; tests/test_lifecycle.py
+        # covers the thresholds
+        "TRAIN_MIN_ANNOTATIONS": "1",
+        "TRAIN_EVERY_CHANGES": "1",
         "WEB_TORCH_THREADS": "1",
         "WORKER_TORCH_THREADS": "1",
         "LOG_LEVEL": "INFO",
