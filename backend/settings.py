@@ -41,6 +41,7 @@ class Settings:
     train_span_epochs: int = 20
     holdout_share: float = 0.1
     holdout_min_annotations: int = 20
+    cross_validation_folds: int = 3
     train_min_annotations: int = 10
     train_every_changes: int = 10
     warm_start: bool = True
@@ -97,6 +98,7 @@ class Settings:
             train_span_epochs=env.number("TRAIN_SPAN_EPOCHS", int, 20, minimum=1),
             holdout_share=env.number("HOLDOUT_SHARE", float, 0.1, minimum=0.0),
             holdout_min_annotations=env.number("HOLDOUT_MIN_ANNOTATIONS", int, 20, minimum=2),
+            cross_validation_folds=env.number("CROSS_VALIDATION_FOLDS", int, 3, minimum=0),
             train_min_annotations=env.number("TRAIN_MIN_ANNOTATIONS", int, 10, minimum=1),
             train_every_changes=env.number("TRAIN_EVERY_CHANGES", int, 10, minimum=1),
             warm_start=env.flag("WARM_START", True),

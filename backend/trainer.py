@@ -13,6 +13,7 @@ from redis import Redis
 from backend.annotations import Examples, collect_examples
 from backend.champion import Champion, ControlRun, comparison_set, lost_warm_start, scores
 from backend.control_training import train_control
+from backend.cross_validation import cross_validate
 from backend.errors import LabelStudioError, TrainingSkipped
 from backend.gating import (
     WARM,
@@ -171,6 +172,10 @@ def train_and_save(
     record = control_record(control, folder.name, train, report)
     record["start"] = run.plan.to_dict()
     record["held_out"] = held_out_record(model, held_out, settings)
+    if held_out is None:
+        record["held_out"]["cross_validation"] = cross_validate(
+            base_model, control, train, settings
+        )
     challenger_scores = (
         record["held_out"]
         if compared is held_out
@@ -187,15 +192,12 @@ def train_and_save(
 
 
 def held_out_record(model, held_out: Examples | None, settings: Settings) -> dict:  # type: ignore[no-untyped-def]
-    from model.evaluation import evaluation_record
-
     if held_out is None:
         return {
             "task_ids": [],
             "skipped": f"held out only from {settings.holdout_min_annotations} annotated tasks on",
         }
-    scores = evaluation_record(model.evaluate(held_out.texts, held_out.targets))
-    return {"task_ids": held_out.task_ids, **scores}
+    return {"task_ids": held_out.task_ids, **scores(model, held_out)}
 
 
 def control_record(control: Control, folder: str, examples: Examples, report) -> dict:  # type: ignore[no-untyped-def]

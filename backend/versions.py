@@ -64,6 +64,7 @@ def control_summary(control: dict) -> dict:
         "metric": held_out.get("metric"),
         "value": held_out.get("value"),
         "per_label": held_out.get("per_label", {}),
+        "cross_validation": held_out.get("cross_validation"),
         "decision": control.get("decision"),
         "seconds": control.get("seconds"),
     }

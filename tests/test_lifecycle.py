@@ -31,8 +31,15 @@ THREE_LABELS = SENTIMENT_CONFIG.replace(
 
 @pytest.fixture
 def lifecycle_env(env: dict[str, str]) -> dict[str, str]:
-    # a held-out set big enough to tell a poisoned model from a good one
-    return {**env, "HOLDOUT_SHARE": "0.25", "GATE_TOLERANCE": "0.05"}
+    # a held-out set big enough to tell a poisoned model from a good one; runs start when
+    # the test says so (START_TRAINING or run_training), not on each annotation event
+    return {
+        **env,
+        "HOLDOUT_SHARE": "0.25",
+        "GATE_TOLERANCE": "0.05",
+        "TRAIN_MIN_ANNOTATIONS": "100000",
+        "TRAIN_EVERY_CHANGES": "100000",
+    }
 
 
 @pytest.fixture
@@ -297,10 +304,12 @@ def test_annotation_events_train_at_the_thresholds(  # type: ignore[no-untyped-d
 
 
 def test_a_burst_of_concurrent_webhooks_loses_no_annotation(  # type: ignore[no-untyped-def]
-    lifecycle_settings: Settings, redis: Redis, worker: WorkerProcess
+    lifecycle_env: dict[str, str], redis: Redis, worker: WorkerProcess
 ) -> None:
+    every_event = {**lifecycle_env, "TRAIN_MIN_ANNOTATIONS": "1", "TRAIN_EVERY_CHANGES": "1"}
+    settings = Settings.from_env(every_event)
     rows = synthetic_reviews(40, seed=10)
-    clients = [create_app(lifecycle_settings).test_client() for _ in range(4)]
+    clients = [create_app(settings).test_client() for _ in range(4)]
     errors: list[str] = []
 
     def send(part: int) -> None:
@@ -320,7 +329,7 @@ def test_a_burst_of_concurrent_webhooks_loses_no_annotation(  # type: ignore[no-
         thread.join()
     assert not errors
 
-    store = ModelStore(lifecycle_settings.model_dir)
+    store = ModelStore(settings.model_dir)
 
     def trained_on_everything() -> dict | None:
         names = store.versions(PROJECT)
@@ -331,3 +340,21 @@ def test_a_burst_of_concurrent_webhooks_loses_no_annotation(  # type: ignore[no-
     jobs = clients[0].get(f"/jobs?project={PROJECT}").json
     assert 1 <= len(jobs["jobs"]) <= len(rows)
     assert all(j["status"] in ("finished", "running", "queued", "deferred") for j in jobs["jobs"])
+
+
+def test_too_few_annotations_to_hold_out_get_a_cross_validated_estimate(  # type: ignore[no-untyped-def]
+    app_client, lifecycle_settings: Settings, redis: Redis
+) -> None:
+    Annotated(app_client, synthetic_reviews(12, seed=13))
+    run_training(lifecycle_settings, redis, PROJECT)
+    result = run_training(lifecycle_settings, redis, PROJECT)
+    entry = ModelStore(lifecycle_settings.model_dir).read_version(PROJECT, result["version"])
+    control = entry["controls"][0]
+    assert control["examples"] == 12 and control["held_out"]["task_ids"] == []
+    estimate = control["held_out"]["cross_validation"]
+    assert estimate["method"] == "3-fold cross-validation" and estimate["metric"] == "macro_f1"
+    assert len(estimate["folds"]) == 3 and 0.0 <= estimate["value"] <= 1.0
+    assert estimate["value"] == round(sum(estimate["folds"]) / 3, 4)
+    assert "none held out yet" in control["decision"]["reason"]
+    listed = detail(app_client, result["version"])["controls"][0]
+    assert listed["cross_validation"] == estimate
