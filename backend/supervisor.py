@@ -22,6 +22,8 @@ from backend.settings import Settings
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
 STOP_GRACE = 15.0  # seconds a child gets to stop before it is killed
+RESTART_AFTER = (1.0, 5.0, 30.0)  # seconds before restarting a worker that died, in a row
+STEADY = 60.0  # a worker that ran this long before dying starts the backoff afresh
 
 
 def die_with_parent() -> None:
@@ -48,6 +50,9 @@ class Supervisor:
     def __init__(self, settings: Settings, host: str, port: int) -> None:
         self.settings, self.host, self.port = settings, host, port
         self.children: list[tuple[str, subprocess.Popen]] = []
+        self.commands: dict[str, tuple[list[str], dict[str, str]]] = {}
+        self.started: dict[str, float] = {}
+        self.restarts = 0
         self.stopping = False
 
     def request_stop(self, signum: int, _frame: object) -> None:
@@ -86,6 +91,8 @@ class Supervisor:
         return url
 
     def spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        self.commands[name] = (command, env)
+        self.started[name] = time.monotonic()
         self.children.append((name, subprocess.Popen(command, env=env, **child_options())))
 
     def announce(self) -> None:
@@ -98,12 +105,40 @@ class Supervisor:
         )
 
     def watch(self, sleep: Callable[[float], None] = time.sleep) -> int:
+        """Until asked to stop: a dead worker is restarted (its run is reported failed by
+        the next worker, and the web keeps serving the current version meanwhile); a dead
+        web server or Redis stops everything, since nothing works without them."""
         while not self.stopping:
-            for name, process in self.children:
-                if process.poll() is not None:
+            for index, (name, process) in enumerate(self.children):
+                if process.poll() is None:
+                    continue
+                if name != "worker":
                     log.error(
                         "%s exited with code %s: stopping everything", name, process.returncode
                     )
                     return 1
+                restarted = self.restart_worker(process.returncode, sleep)
+                if restarted is None:
+                    return 0
+                self.children[index] = (name, restarted)
             sleep(0.2)
         return 0
+
+    def restart_worker(
+        self, code: int | None, sleep: Callable[[float], None]
+    ) -> subprocess.Popen | None:
+        """A new worker after a backoff; None when a stop was asked for meanwhile."""
+        if time.monotonic() - self.started["worker"] > STEADY:
+            self.restarts = 0
+        delay = RESTART_AFTER[min(self.restarts, len(RESTART_AFTER) - 1)]
+        self.restarts += 1
+        log.error("worker exited with code %s: restarting it in %.0f s", code, delay)
+        waited = 0.0
+        while waited < delay:
+            if self.stopping:
+                return None
+            sleep(0.2)
+            waited += 0.2
+        command, env = self.commands["worker"]
+        self.started["worker"] = time.monotonic()
+        return subprocess.Popen(command, env=env, **child_options())

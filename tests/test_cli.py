@@ -125,3 +125,24 @@ def examples_of_current(models: Path) -> int:
         (models / "1" / "versions" / pointer.read_text() / "version.json").read_text()
     )
     return annotated_count(record["controls"][0])
+
+
+def test_serve_restarts_a_killed_worker_while_the_web_keeps_answering(  # type: ignore[no-untyped-def]
+    serve_env, tmp_path: Path
+) -> None:
+    serve = Serve(serve_env, tmp_path / "serve.log")
+    try:
+        (killed,) = [p for p in serve.children if "backend.cli worker" in " ".join(p.cmdline())]
+        killed.send_signal(signal.SIGKILL)
+
+        def new_worker() -> psutil.Process | None:
+            children = psutil.Process(serve.process.pid).children()
+            workers = [p for p in children if "backend.cli worker" in " ".join(p.cmdline())]
+            return next((p for p in workers if p.pid != killed.pid), None)
+
+        restarted = wait_for(new_worker, 30, interval=0.2, message=serve.log.read_text())
+        assert serve.healthy() and serve.process.poll() is None
+        assert "worker exited with code -9: restarting it" in serve.log.read_text()
+    finally:
+        assert serve.stop() == 0
+    assert not restarted.is_running() or restarted.status() == psutil.STATUS_ZOMBIE
