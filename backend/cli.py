@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from backend.errors import ConfigError
 from backend.logs import configure_logging
 from backend.settings import Settings
+from backend.simulate_cli import add_simulate_parser, run_simulate
 
 DESCRIPTION = "BERT pre-annotations for Label Studio, learning from every correction."
 
@@ -54,10 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--burst", action="store_true", help="exit once the queue is empty")
     worker.add_argument("--name", help="worker name shown in RQ (default: generated)")
+    add_simulate_parser(commands)
     return parser
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "simulate":
+        return run_simulate(args, settings)
     if args.command == "serve":
         from backend.supervisor import Supervisor
 

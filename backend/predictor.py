@@ -40,6 +40,7 @@ class ModelCache:
         self._locks: dict[int, threading.Lock] = {}
         self._guard = threading.Lock()
         self._configured = False
+        self.closing = False  # set as the process exits: a preload cut short is no error
 
     def warm_up(self) -> None:
         """Import torch and transformers now, before requests arrive: importing them holds
@@ -75,8 +76,11 @@ class ModelCache:
     def _preload(self, project: int) -> None:
         try:
             self.get(project)
-        except Exception:  # a background thread has no caller to tell; /predict will retry
-            log.exception("preloading the model of project %s failed", project)
+        except Exception as error:  # a background thread has no caller to tell
+            if self.closing:
+                log.info("preloading project %s stopped as the process exits: %s", project, error)
+            else:  # /predict will retry
+                log.exception("preloading the model of project %s failed", project)
 
     def _lock(self, project: int) -> threading.Lock:
         with self._guard:

@@ -31,6 +31,7 @@ class WebServer(BaseApplication):  # type: ignore[misc]
             "accesslog": None,
             # gunicorn's control socket is one file per user: two servers would share it.
             "control_socket_disable": True,
+            "worker_exit": self.worker_exit,
         }
         for name, value in options.items():
             self.cfg.set(name, value)
@@ -38,8 +39,15 @@ class WebServer(BaseApplication):  # type: ignore[misc]
     def load(self):  # type: ignore[no-untyped-def]
         # Runs in each worker after the fork, so torch is never loaded in the master.
         app = create_app(self.settings)
-        app.extensions["lsbert"].cache.warm_up()
+        self.cache = app.extensions["lsbert"].cache
+        self.cache.warm_up()
         return app
+
+    def worker_exit(self, _server: object, _worker: object) -> None:
+        # In the worker, before the interpreter shuts its thread pools down under a preload
+        cache = getattr(self, "cache", None)
+        if cache is not None:
+            cache.closing = True
 
 
 def run_web(settings: Settings, host: str, port: int) -> None:

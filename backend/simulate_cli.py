@@ -1,0 +1,203 @@
+"""`lsbert simulate`: replay a labelled data set through training, round by round."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from backend.datasets import FORMATS, DatasetError, load_dataset
+from backend.errors import ConfigError
+from backend.learning_curve import PlottingUnavailable, draw_learning_curve, require_matplotlib
+from backend.settings import Settings
+from backend.simulate import ORDERINGS, SimulationError, simulate
+from model.errors import ModelError
+
+DESCRIPTION = (
+    "Replay a labelled data set through the real training code, as if annotators labelled "
+    "it in rounds: each round adds tasks up to the next size, trains every control with the "
+    "settings of the environment (warm start and gate included), and scores it on an "
+    "evaluation set no round trains on. Writes simulation.json and learning_curve.png to "
+    "--out and prints a table. Without --eval, 20% of --data is held out for evaluation."
+)
+
+
+def outcome(row: dict) -> str:
+    if row.get("skipped"):
+        return "skipped"
+    return "accepted" if row["decision"]["accepted"] else "rejected"
+
+
+def figure(row: dict) -> str:
+    return "-" if row["value"] is None else f"{row['value']:.4f}"
+
+
+COLUMNS = ("ordering", "seed", "labels", "control", "metric", "value", "seconds", "start")
+
+
+def format_table(result: dict) -> str:
+    """One line per round and control: ordering, seed, labels, metric, seconds, start,
+    decision."""
+    lines = [[*COLUMNS, "decision"]]
+    for row in result["rounds"]:
+        seconds = f"{row['seconds']:.1f}" if "seconds" in row else "-"
+        cells = [row["ordering"], row["seed"], row["labels"], row["control"]]
+        cells += [row["metric"] or "-", figure(row), seconds, row["start"]["mode"], outcome(row)]
+        lines.append([str(cell) for cell in cells])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    return "\n".join(
+        "  ".join(
+            cell.rjust(w) if cell[:1].isdigit() else cell.ljust(w)
+            for cell, w in zip(line, widths, strict=True)
+        ).rstrip()
+        for line in lines
+    )
+
+
+def progress_line(row: dict) -> str:
+    scored = f"{row['metric']} {figure(row)}" if row["value"] is not None else row["skipped"]
+    took = f", {row['seconds']:.1f} s training" if "seconds" in row else ""
+    return (
+        f"{row['ordering']} seed {row['seed']} round {row['round']}: {row['labels']} labels, "
+        f"{row['control']} {scored}{took}, {row['start']['mode']} start, {outcome(row)}"
+    )
+
+
+def print_progress(row: dict) -> None:
+    print(progress_line(row), file=sys.stderr, flush=True)
+
+
+def number_list(text: str, smallest: int) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < smallest:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of whole numbers from {smallest}, "
+            "e.g. 25,50,100"
+        )
+    return values
+
+
+def sizes(text: str) -> list[int]:
+    return number_list(text, 1)
+
+
+def seeds(text: str) -> list[int]:
+    return number_list(text, 0)
+
+
+def orderings(text: str) -> list[str]:
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    if not chosen or any(part not in ORDERINGS for part in chosen):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: choose from {', '.join(ORDERINGS)}, comma-separated"
+        )
+    return list(dict.fromkeys(chosen))
+
+
+def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "simulate",
+        help="replay a labelled data set through training and draw its learning curve",
+        description=DESCRIPTION,
+    )
+    parser.add_argument(
+        "--data", type=Path, required=True, metavar="FILE", help="the labelled data file"
+    )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="ls-export (Label Studio JSON export), sst2 (sentence<TAB>0|1) or conll "
+        "(CoNLL-2003); default: guessed from the file name (.json, .tsv, eng.train...)",
+    )
+    parser.add_argument(
+        "--label-config",
+        type=Path,
+        metavar="XML",
+        help="label config XML of the data; required for ls-export (default for sst2 and "
+        "conll: label_config/text_classification.xml and named_entities.xml)",
+    )
+    parser.add_argument(
+        "--eval",
+        type=Path,
+        metavar="FILE",
+        help="evaluation file in the same format, e.g. the dev split (default: hold out 20%% "
+        "of --data)",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=sizes,
+        metavar="N,N,...",
+        default="25,50,100,200,500,1000",
+        help="annotated tasks after each round; sizes above the data are dropped "
+        "(default: 25,50,100,200,500,1000)",
+    )
+    parser.add_argument(
+        "--order",
+        type=orderings,
+        metavar="ORDER,...",
+        default="random,uncertain",
+        help="random (seeded shuffle) and/or uncertain (least confident first under the "
+        "serving model; the first round is random) (default: random,uncertain)",
+    )
+    parser.add_argument(
+        "--seeds", type=seeds, default="0,1,2", metavar="N,N,...", help="default: 0,1,2"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="FOLDER",
+        default=Path("simulation"),
+        help="folder for simulation.json and learning_curve.png (default: ./simulation)",
+    )
+    parser.add_argument(
+        "--base-model", metavar="MODEL", help="default: the BASE_MODEL setting (bundled)"
+    )
+    return parser
+
+
+def run_simulate(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    """Run the simulation the options ask for; a one-line error where they cannot work."""
+    try:
+        return simulate_and_write(args, settings or Settings.from_env())
+    except (ConfigError, DatasetError, SimulationError, PlottingUnavailable) as error:
+        message = str(error)
+    except (ModelError, OSError) as error:  # a base model that cannot load, an unwritable --out
+        message = f"{type(error).__name__}: {error}"
+    sys.stderr.write(f"lsbert simulate: {' '.join(message.split())}\n")
+    return 2
+
+
+def simulate_and_write(args: argparse.Namespace, settings: Settings) -> int:
+    from model.runtime import configure_threads
+
+    require_matplotlib()
+    data = load_dataset(args.data, args.format, args.label_config)
+    evaluation = load_dataset(args.eval, data.format, args.label_config) if args.eval else None
+    args.out.mkdir(parents=True, exist_ok=True)  # before hours of training, not after
+    configure_threads(settings.worker_torch_threads)
+    result = simulate(
+        data.tasks,
+        data.label_config,
+        args.sizes,
+        args.order,
+        args.seeds,
+        args.base_model or settings.base_model,
+        settings,
+        evaluation.tasks if evaluation else None,
+        print_progress,
+    )
+    result["data"] = {"path": str(args.data), "format": data.format, "tasks": len(data.tasks)}
+    if evaluation is not None:
+        result["evaluation"]["path"] = str(args.eval)
+    (args.out / "simulation.json").write_text(json.dumps(result, indent=2) + "\n")
+    draw_learning_curve(result, args.out / "learning_curve.png")
+    print(format_table(result))
+    sys.stderr.write(
+        f"wrote {args.out / 'simulation.json'} and {args.out / 'learning_curve.png'}\n"
+    )
+    return 0
