@@ -82,9 +82,11 @@ def task_text(task: dict, control: Control) -> str | None:
 
 
 def collect_examples(tasks: Iterable[dict], control: Control) -> Examples:
-    """One example per task from its latest annotation; anything unusable is counted."""
+    """One example per task from its latest annotation; anything unusable is counted.
+    Tasks are taken in id order, whatever order the source listed them in, so the same
+    annotations always train the same model."""
     examples = Examples(control.name)
-    for task in tasks:
+    for task in sorted(tasks, key=lambda t: int(t.get("id") or 0)):
         annotation = latest_annotation(task)
         text = task_text(task, control)
         target, reason = target_of(annotation, control)

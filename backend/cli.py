@@ -1,4 +1,4 @@
-"""The `lsbert` command: serve (all in one), web, worker."""
+"""The `lsbert` command: serve (all in one), web, worker, simulate, bench."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from backend.bench_cli import add_bench_parser, run_bench
 from backend.errors import ConfigError
 from backend.logs import configure_logging
 from backend.settings import Settings
@@ -56,12 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--burst", action="store_true", help="exit once the queue is empty")
     worker.add_argument("--name", help="worker name shown in RQ (default: generated)")
     add_simulate_parser(commands)
+    add_bench_parser(commands)
     return parser
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "simulate":
         return run_simulate(args, settings)
+    if args.command == "bench":
+        return run_bench(args, settings)
     if args.command == "serve":
         from backend.supervisor import Supervisor
 

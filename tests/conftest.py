@@ -78,7 +78,7 @@ def env(tmp_path: Path, redis_url: str, tiny_model: Path) -> dict[str, str]:
         "MODEL_DIR": str(tmp_path / "models"),
         "BASE_MODEL": str(tiny_model),
         "TRAIN_EPOCHS": "15",
-        "TRAIN_LEARNING_RATE": "0.001",
+        "TRAIN_LEARNING_RATE": "0.003",
         # every annotation event trains, as the loop tests expect; tests/test_lifecycle.py
         # covers the thresholds
         "TRAIN_MIN_ANNOTATIONS": "1",

@@ -61,7 +61,7 @@ def serve_env(tmp_path: Path, tiny_model: Path) -> dict[str, str]:
         "EMBEDDED_REDIS_DIR": str(tmp_path / "redis"),
         "BASE_MODEL": str(tiny_model),
         "TRAIN_EPOCHS": "15",
-        "TRAIN_LEARNING_RATE": "0.001",
+        "TRAIN_LEARNING_RATE": "0.003",
     }
 
 
@@ -137,7 +137,7 @@ def test_serve_restarts_a_killed_worker_while_the_web_keeps_answering(  # type: 
 
         def new_worker() -> psutil.Process | None:
             children = psutil.Process(serve.process.pid).children()
-            workers = [p for p in children if "backend.cli worker" in " ".join(p.cmdline())]
+            workers = [p for p in children if "backend.cli worker" in command_line(p)]
             return next((p for p in workers if p.pid != killed.pid), None)
 
         restarted = wait_for(new_worker, 30, interval=0.2, message=serve.log.read_text())
@@ -146,3 +146,10 @@ def test_serve_restarts_a_killed_worker_while_the_web_keeps_answering(  # type: 
     finally:
         assert serve.stop() == 0
     assert not restarted.is_running() or restarted.status() == psutil.STATUS_ZOMBIE
+
+
+def command_line(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:  # a child that died and is not reaped yet
+        return ""

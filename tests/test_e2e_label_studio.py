@@ -179,7 +179,7 @@ def test_corrections_updates_and_deletions_reach_the_next_version_with_basic_aut
         tmp_path,
         BASE_MODEL=str(tiny_model),
         TRAIN_EPOCHS="15",
-        TRAIN_LEARNING_RATE="0.001",
+        TRAIN_LEARNING_RATE="0.003",
         BASIC_AUTH_USER="studio",
         BASIC_AUTH_PASS="a-long-secret",
     )
