@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backend.annotations import Examples
-from backend.gating import WARM, StartPlan, label_set_change
+from backend.gating import WARM, WARM_LOSSES, StartPlan, label_set_change
 from backend.holdout import subset
 from backend.label_config import Control
 from backend.settings import Settings
@@ -72,7 +72,7 @@ def scores(model, examples: Examples) -> dict:  # type: ignore[no-untyped-def]
     return evaluation_record(model.evaluate(examples.texts, examples.targets))
 
 
-def lost_warm_start(store: ModelStore, project: int, losses: int = 2) -> str | None:
+def lost_warm_start(store: ModelStore, project: int, losses: int = WARM_LOSSES) -> str | None:
     """A full retrain follows `losses` warm-started challengers rejected in a row: warm
     start keeps the champion's habits, and a fresh start is the way out of them. One
     rejection is not enough: it is more often bad annotations than a bad start."""

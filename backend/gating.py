@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass
 from backend.label_config import Control
 
 WARM, FULL = "warm", "full"
+# warm-started challengers rejected in a row before the next run retrains in full: one
+# rejection is more often bad annotations than a bad start
+WARM_LOSSES = 2
 
 
 @dataclass(frozen=True)

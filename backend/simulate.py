@@ -23,7 +23,15 @@ from backend.annotations import Examples, collect_examples, latest_annotation, t
 from backend.champion import scores
 from backend.control_training import train_control
 from backend.errors import TrainingSkipped
-from backend.gating import WARM, Decision, decide, label_set_change, plan_start, version_decision
+from backend.gating import (
+    WARM,
+    WARM_LOSSES,
+    Decision,
+    decide,
+    label_set_change,
+    plan_start,
+    version_decision,
+)
 from backend.holdout import is_held_out
 from backend.label_config import CHOICES, Control, parse_label_config
 from backend.settings import Settings
@@ -31,7 +39,6 @@ from backend.settings import Settings
 RANDOM, UNCERTAIN = "random", "uncertain"
 ORDERINGS = (RANDOM, UNCERTAIN)
 EVAL_SHARE = 0.2  # of the input, held out when no evaluation file is given
-WARM_LOSSES = 2  # warm-started rejections in a row before a full retrain (as the trainer)
 SETTINGS_USED = ("warm_start", "gate_tolerance", "device")  # and every train_* setting
 RoundCallback = Callable[[dict], None]
 
