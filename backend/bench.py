@@ -112,15 +112,19 @@ def request_plan(texts: list[str], batches: list[int], most: int) -> Plan:
 
 
 def reference_seconds(
-    plan: Plan, folders: tuple[Path, Path], max_length: int, device: str
-) -> dict[int, tuple[float, float]]:
-    """Per batch size: the pipeline baseline's and the ceiling's seconds on its texts."""
+    plan: Plan, folders: tuple[Path, Path], max_length: int, device: str, runtime: str
+) -> dict[int, dict[str, float]]:
+    """Per batch size, seconds on its texts of: the pipeline baseline, the ceiling (our
+    bare forward pass in the served runtime) and our bare forward pass in fp32 torch."""
     served, pipeline = folders
     figures = {}
     for batch, requests in plan.items():
         texts = [text for request in requests for text in request]
-        baseline = pipeline_seconds(pipeline, requests, max_length, device)
-        figures[batch] = (baseline, ceiling_seconds(served, texts, device, CEILING_BATCH))
+        figures[batch] = {
+            "baseline": pipeline_seconds(pipeline, requests, max_length, device),
+            "ceiling": ceiling_seconds(served, texts, device, runtime, CEILING_BATCH),
+            "fp32_forward": ceiling_seconds(served, texts, device, "torch", CEILING_BATCH),
+        }
     return figures
 
 
@@ -147,19 +151,16 @@ def throughput_rows(plan: Plan, ours: dict[int, float], references: dict) -> lis
     rows = []
     for batch, requests in plan.items():
         tasks = sum(len(r) for r in requests)
-        mine, baseline, ceiling = (
-            round(tasks / seconds, 2) for seconds in (ours[batch], *references[batch])
-        )
+        mine = round(tasks / ours[batch], 2)
+        rates = {name: round(tasks / seconds, 2) for name, seconds in references[batch].items()}
         rows.append(
             {
                 "batch": batch,
                 "requests": len(requests),
                 "tasks": tasks,
                 "ours_tasks_per_s": mine,
-                "baseline_tasks_per_s": baseline,
-                "ceiling_tasks_per_s": ceiling,
-                "ours_vs_baseline": ratio(mine, baseline),
-                "ours_vs_ceiling": ratio(mine, ceiling),
+                **{f"{name}_tasks_per_s": rate for name, rate in rates.items()},
+                **{f"ours_vs_{name}": ratio(mine, rate) for name, rate in rates.items()},
             }
         )
     return rows
@@ -214,18 +215,24 @@ def run_benchmark(options: BenchOptions, settings: Settings, say: Progress) -> d
         folder = Path(temporary)
         store = ModelStore(folder / "models")
         say(f"fitting the served classifier on {PROBE_EXAMPLES} sentences")
-        version, parameters = publish_classifier(
-            store, PREDICT_PROJECT, resolved, data.control, probe_examples(data), max_length, device
-        )
+        check_texts = data.dev if settings.exports_int8 else None
+        version, parameters, inference = publish_classifier(
+            store, PREDICT_PROJECT, resolved, data.control, probe_examples(data), max_length,
+            device, check_texts,
+        )  # fmt: skip
         served = store.version_dir(PREDICT_PROJECT, version) / CONTROL_FOLDER
         pipeline = save_pipeline_model(resolved, data.control.labels, folder / "pipeline")
-        warm_up(served, pipeline, data.dev, max_length, device)
+        runtimes = (settings.inference_runtime, "torch")
+        warm_up(served, pipeline, data.dev, max_length, device, runtimes)
         say("in-process: the baseline (a pipeline per request) and the ceiling (bare forward)")
-        references = reference_seconds(plan, (served, pipeline), max_length, device)
+        references = reference_seconds(
+            plan, (served, pipeline), max_length, device, settings.inference_runtime
+        )
         measured = measure_server(folder, options, settings, data, version, plan, say)
     return {
         "machine": machine(settings, device),
         "model": {"base_model": options.base_model, "path": resolved, "parameters": parameters},
+        "inference": inference or {"runtime": "torch", "reason": "INFERENCE_RUNTIME=torch"},
         "settings": settings_record(settings),
         "options": {**vars(options), "data": str(options.data)},
         "throughput": throughput_rows(plan, measured.pop("ours"), references),

@@ -192,19 +192,26 @@ def headline(result: dict) -> str:
 
 
 def throughput_table(result: dict) -> str:
-    lines = [["batch", "requests", "tasks", "ours", "baseline", "ceiling"]]
-    lines[0] += ["ours/baseline", "ours/ceiling"]
+    columns = ("ours", "baseline", "ceiling", "fp32_forward")
+    lines = [["batch", "requests", "tasks", "ours", "baseline", "ceiling", "fp32 forward"]]
+    lines[0] += ["ours/baseline", "ours/ceiling", "ours/fp32"]
     for row in result["throughput"]:
-        cells = [row["batch"], row["requests"], row["tasks"], row["ours_tasks_per_s"]]
-        cells += [row["baseline_tasks_per_s"], row["ceiling_tasks_per_s"]]
-        ratios = [number(row["ours_vs_baseline"], "x"), number(row["ours_vs_ceiling"], "x")]
-        lines.append([str(cells[0]), str(cells[1]), str(cells[2])] + [number(c) for c in cells[3:]])
-        lines[-1] += ratios
+        lines.append([str(row[key]) for key in ("batch", "requests", "tasks")])
+        lines[-1] += [number(row[f"{name}_tasks_per_s"]) for name in columns]
+        lines[-1] += [number(row[f"ours_vs_{name}"], "x") for name in columns[1:]]
+    inference = result["inference"]
     title = (
         "/predict throughput, tasks/s over HTTP. baseline: a transformers pipeline built per "
         "request, texts one by one (the Label Studio BERT example); ceiling: our forward "
-        "pass alone, length-sorted batches of 32"
+        f"pass alone in the served runtime ({inference['runtime']}), length-sorted batches "
+        "of 32; fp32 forward: the same in torch fp32"
     )
+    if "same_labels" in inference:
+        title += (
+            f"\nint8 export checked on {inference['checked_texts']} dev texts: same labels as "
+            f"torch on {inference['same_labels']:.1%}, probabilities within "
+            f"{inference['max_probability_difference']:.3f}"
+        )
     return "\n".join([title, *aligned(lines)])
 
 

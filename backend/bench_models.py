@@ -34,9 +34,11 @@ def publish_classifier(
     examples: Sequence[tuple[str, str]],
     max_length: int,
     device: str,
-) -> tuple[str, int]:
+    check_texts: Sequence[str] | None,
+) -> tuple[str, int, dict | None]:
     """A classifier trained in seconds (linear probe only) published as the project's
-    version, with the record the web process reads; the version and parameter count."""
+    version, with the record the web process reads; the version, parameter count and, with
+    `check_texts`, its int8 export's record (checked on those texts), as a worker does."""
     from model.labels import LabelSpace
     from model.training import TrainingConfig, train_classifier
 
@@ -58,10 +60,16 @@ def publish_classifier(
         "decision": {"accepted": True, "reason": "published by lsbert bench"},
         "controls": [entry],
     }
+    inference = None
     with store.staging(project) as staged:
         model.save(staged / CONTROL_FOLDER)
+        if check_texts is not None:
+            from model.int8 import export_int8
+
+            inference = export_int8(model, staged / CONTROL_FOLDER, check_texts)
+            entry["inference"] = inference
         version = store.publish(project, staged, record)
-    return version, sum(p.numel() for p in model.network.parameters())
+    return version, sum(p.numel() for p in model.network.parameters()), inference
 
 
 def save_pipeline_model(base_model: str, labels: Sequence[str], folder: Path) -> Path:
@@ -98,28 +106,36 @@ def pipeline_seconds(
     return time.perf_counter() - started
 
 
-def ceiling_seconds(folder: Path, texts: Sequence[str], device: str, batch_size: int = 32) -> float:
-    """Our classifier with nothing around it: tokenizing and the forward pass, in
-    length-sorted batches of `batch_size`, without HTTP, JSON or result building."""
+def ceiling_seconds(
+    folder: Path, texts: Sequence[str], device: str, runtime: str, batch_size: int = 32
+) -> float:
+    """Our classifier with nothing around it, in the runtime given: tokenizing and the
+    forward pass, in length-sorted batches of `batch_size`, without HTTP, JSON or result
+    building."""
     import torch
 
     from model.classifier import TextClassifier, length_sorted_batches
 
-    classifier = TextClassifier.load(folder, device)
-    network = classifier.network
+    classifier = TextClassifier.load(folder, device, runtime)
     started = time.perf_counter()
     with torch.inference_mode():
         for indexes in length_sorted_batches(texts, batch_size):
-            network(**classifier.encode([texts[i] for i in indexes]))
+            classifier.logits(classifier.encode([texts[i] for i in indexes]))
     if classifier.device.type == "cuda":
         torch.cuda.synchronize()  # a GPU runs ahead of Python: time the work, not the queueing
     return time.perf_counter() - started
 
 
 def warm_up(
-    folder: Path, pipeline_folder: Path, texts: Sequence[str], max_length: int, device: str
+    folder: Path,
+    pipeline_folder: Path,
+    texts: Sequence[str],
+    max_length: int,
+    device: str,
+    runtimes: Sequence[str],
 ) -> None:
-    """Read every file once and run torch once, so neither side pays for a cold disk
-    cache or torch's first-call set-up."""
+    """Read every file once and run each runtime once, so no side pays for a cold disk
+    cache or a first-call set-up."""
     pipeline_seconds(pipeline_folder, [texts[:2]], max_length, device)
-    ceiling_seconds(folder, texts[:2], device)
+    for runtime in runtimes:
+        ceiling_seconds(folder, texts[:2], device, runtime)

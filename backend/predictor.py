@@ -32,9 +32,12 @@ class ModelCache:
     on its next request, without a restart and without talking to the others.
     """
 
-    def __init__(self, store: ModelStore, torch_threads: int, device: str = "auto") -> None:
+    def __init__(
+        self, store: ModelStore, torch_threads: int, device: str = "auto", runtime: str = "torch"
+    ) -> None:
         self.store = store
         self.device = device
+        self.runtime = runtime
         self.torch_threads = torch_threads
         self._loaded: dict[int, LoadedVersion] = {}
         self._locks: dict[int, threading.Lock] = {}
@@ -95,7 +98,7 @@ class ModelCache:
         folder = self.store.version_dir(project, version)
         models = {
             entry["control"]: load_model(
-                entry.get("kind", "choices"), folder / entry["folder"], device
+                entry.get("kind", "choices"), folder / entry["folder"], device, self.runtime
             )
             for entry in record.get("controls", [])
         }
@@ -103,12 +106,13 @@ class ModelCache:
         return LoadedVersion(version, models)
 
 
-def load_model(kind: str, folder: Path, device: str) -> Model:
-    """A `<Choices>` classifier or a `<Labels>` span tagger, as the version record says."""
+def load_model(kind: str, folder: Path, device: str, runtime: str = "torch") -> Model:
+    """A `<Choices>` classifier or a `<Labels>` span tagger, as the version record says;
+    `runtime` applies to classifiers (span taggers are served by torch)."""
     if kind == "labels":
         from model.token_classifier import SpanTagger
 
         return SpanTagger.load(folder, device)
     from model.classifier import TextClassifier
 
-    return TextClassifier.load(folder, device)
+    return TextClassifier.load(folder, device, runtime)

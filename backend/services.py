@@ -42,7 +42,9 @@ class Services:
             settings=settings,
             redis=redis,
             store=store,
-            cache=ModelCache(store, settings.web_torch_threads, settings.device),
+            cache=ModelCache(
+                store, settings.web_torch_threads, settings.device, settings.inference_runtime
+            ),
             queue=TrainingQueue(redis, settings.train_job_timeout),
             metrics=Metrics(redis),
             configs=ProjectConfigs(redis),

@@ -170,6 +170,10 @@ def train_and_save(
     model, report = train_control(base_model, control, train, settings, report_progress, start_from)
     model.save(folder)
     record = control_record(control, folder.name, train, report)
+    if control.kind == "choices" and settings.exports_int8:
+        from model.int8 import export_int8
+
+        record["inference"] = export_int8(model, folder, [*held_out_texts(held_out), *train.texts])
     record["start"] = run.plan.to_dict()
     record["held_out"] = held_out_record(model, held_out, settings)
     if held_out is None:
@@ -189,6 +193,10 @@ def train_and_save(
     )
     record["decision"] = decision.to_dict()
     return record
+
+
+def held_out_texts(held_out: Examples | None) -> list[str]:
+    return held_out.texts if held_out is not None else []
 
 
 def held_out_record(model, held_out: Examples | None, settings: Settings) -> dict:  # type: ignore[no-untyped-def]

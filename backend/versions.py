@@ -67,4 +67,6 @@ def control_summary(control: dict) -> dict:
         "cross_validation": held_out.get("cross_validation"),
         "decision": control.get("decision"),
         "seconds": control.get("seconds"),
+        # span taggers, and classifiers made before int8 or with INFERENCE_RUNTIME=torch
+        "inference": control.get("inference", {"runtime": "torch"}),
     }

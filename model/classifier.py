@@ -7,6 +7,7 @@ untrained. The head therefore starts from a useful place and few labels go a lon
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTo
 
 from model import stored
 from model.evaluation import ChoiceEvaluation, evaluate_choices
+from model.int8 import RUNTIME as INT8_RUNTIME
+from model.int8 import Int8Network, open_int8
 from model.labels import LabelSpace
 
 FORMAT = "lsbert-text-classifier/1"
@@ -68,6 +71,7 @@ class TextClassifier:
         self.tokenizer = tokenizer
         self.label_space = label_space
         self.max_length = max_length
+        self.int8: Int8Network | None = None  # when set, it answers instead of `network`
 
     @classmethod
     def from_base(
@@ -98,6 +102,21 @@ class TextClassifier:
             "attention_mask": batch["attention_mask"].to(self.device),
         }
 
+    @property
+    def runtime(self) -> str:
+        return INT8_RUNTIME if self.int8 is not None else "torch"
+
+    def served_by(self, int8: Int8Network | None) -> TextClassifier:
+        """The same classifier answering through `int8` (None: through torch)."""
+        twin = copy.copy(self)
+        twin.int8 = int8
+        return twin
+
+    def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.int8 is not None:
+            return self.int8(**batch)
+        return self.network(**batch)
+
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         if self.label_space.multi_label:
             return torch.sigmoid(logits)
@@ -110,7 +129,7 @@ class TextClassifier:
         rows: list[list[float]] = [[] for _ in texts]
         for indexes in length_sorted_batches(texts, batch_size):
             batch = self.encode([texts[i] for i in indexes])
-            probs = self.probabilities(self.network(**batch)).tolist()
+            probs = self.probabilities(self.logits(batch)).tolist()
             for index, row in zip(indexes, probs, strict=True):
                 rows[index] = row
         return rows
@@ -150,7 +169,9 @@ class TextClassifier:
         (folder / META_FILE).write_text(json.dumps(meta, indent=2))
 
     @classmethod
-    def load(cls, folder: Path, device: str = "cpu") -> TextClassifier:
+    def load(cls, folder: Path, device: str = "cpu", runtime: str = "torch") -> TextClassifier:
+        """`runtime="onnx-int8"` serves through the folder's int8 file where it has one and
+        the device is a CPU; torch answers otherwise."""
         meta = read_meta(folder)
         label_space = LabelSpace.from_dict(meta["label_space"])
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
@@ -158,7 +179,10 @@ class TextClassifier:
         network = MeanPoolingClassifier(encoder, encoder.config.hidden_size, label_space.size)
         network.head.load_state_dict(load_file(str(folder / HEAD_FILE)))
         network.eval()
-        return cls(network.to(device), tokenizer, label_space, int(meta["max_length"]))
+        classifier = cls(network.to(device), tokenizer, label_space, int(meta["max_length"]))
+        if runtime == INT8_RUNTIME and classifier.device.type == "cpu":
+            classifier.int8 = open_int8(folder, torch.get_num_threads())
+        return classifier
 
 
 def read_meta(folder: Path) -> dict:

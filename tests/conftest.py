@@ -86,6 +86,9 @@ def env(tmp_path: Path, redis_url: str, tiny_model: Path) -> dict[str, str]:
         "WEB_TORCH_THREADS": "1",
         "WORKER_TORCH_THREADS": "1",
         "LOG_LEVEL": "INFO",
+        # the int8 export adds seconds to each of the suite's many tiny runs; it is tested in
+        # tests/test_int8.py, tests/test_bench.py and served in the MiniLM e2e scenario
+        "INFERENCE_RUNTIME": "torch",
     }
 
 

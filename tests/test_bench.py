@@ -66,14 +66,19 @@ def test_bench_measures_serving_and_training_beside_references(
     assert result["machine"]["torch_threads"] == {"bench": 1, "web": 1, "worker": 1}
     assert result["model"]["base_model"] == str(tiny_settings.base_model)
     assert result["model"]["parameters"] > 0
+    # the server serves the int8 export, as a worker would publish it, checked on dev texts
+    inference = result["inference"]
+    assert inference["runtime"] == "onnx-int8" and inference["checked_texts"] == 256
+    assert 0 <= inference["max_probability_difference"] <= 0.1
 
     assert [row["batch"] for row in result["throughput"]] == [1, 4]
     for row in result["throughput"]:
         assert row["requests"] == 3 and row["tasks"] == 3 * row["batch"]
-        ours, baseline, ceiling = (row[f"{k}_tasks_per_s"] for k in ("ours", "baseline", "ceiling"))
-        assert ours > 0 and baseline > 0 and ceiling > 0
-        assert row["ours_vs_baseline"] == pytest.approx(ours / baseline, abs=1e-3)
-        assert row["ours_vs_ceiling"] == pytest.approx(ours / ceiling, abs=1e-3)
+        ours = row["ours_tasks_per_s"]
+        for reference in ("baseline", "ceiling", "fp32_forward"):
+            rate = row[f"{reference}_tasks_per_s"]
+            assert ours > 0 and rate > 0
+            assert row[f"ours_vs_{reference}"] == pytest.approx(ours / rate, abs=1e-3)
 
     idle, busy = result["latency"]["idle"], result["latency"]["training"]
     check_latency(idle)
@@ -109,13 +114,15 @@ def test_figures_are_summarised_and_compared_as_documented() -> None:
     plan = request_plan(["a", "b", "c"], [1, 2, 500], most=4)
     assert [len(plan[b]) for b in (1, 2, 500)] == [4, 4, 2]
     assert plan[2][1] == ["c", "a"] and len(plan[500][1]) == 500
-    (row,) = throughput_rows({2: [["a", "b"], ["c", "a"]]}, {2: 0.5}, {2: (4.0, 0.25)})
-    assert (row["ours_tasks_per_s"], row["baseline_tasks_per_s"], row["ceiling_tasks_per_s"]) == (
+    references = {2: {"baseline": 4.0, "ceiling": 0.25, "fp32_forward": 1.0}}
+    (row,) = throughput_rows({2: [["a", "b"], ["c", "a"]]}, {2: 0.5}, references)
+    rates = [row[f"{name}_tasks_per_s"] for name in ("ours", "baseline", "ceiling", "fp32_forward")]
+    assert rates == [8.0, 1.0, 16.0, 4.0]
+    assert (row["ours_vs_baseline"], row["ours_vs_ceiling"], row["ours_vs_fp32_forward"]) == (
         8.0,
-        1.0,
-        16.0,
+        0.5,
+        2.0,
     )
-    assert (row["ours_vs_baseline"], row["ours_vs_ceiling"]) == (8.0, 0.5)
     unmeasured = memory_line({"available": False, "note": PSUTIL_MISSING})
     assert "not measured" in unmeasured and "pip install psutil" in unmeasured
 

@@ -77,6 +77,9 @@ def test_sst2_round_pre_annotates_learns_and_re_predicts(
         seconds_to_version = time.monotonic() - pressed
         assert record["training_source"] == "label-studio-api"
         assert client.get_ml_backend(backend["id"])["model_version"] == record["version"]
+        # served as users get it by default: through the int8 export, checked against torch
+        inference = record["controls"][0]["inference"]
+        assert inference["runtime"] == "onnx-int8" and inference["same_labels"] >= 0.95
 
         client.retrieve_predictions(project)
         served, after = newest_predictions(client, project)

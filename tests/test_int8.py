@@ -1,0 +1,79 @@
+"""The int8 ONNX export of a classifier: checked against torch, served only where it loads."""
+
+from pathlib import Path
+
+import pytest
+
+from model.classifier import TextClassifier
+from model.int8 import MAX_PROBABILITY_DIFFERENCE, ONNX_FILE, RUNTIME, export_int8
+from model.labels import LabelSpace
+from model.training import TrainingConfig, train_classifier
+from tests.texts import synthetic_reviews
+
+SENTIMENT = LabelSpace(("Positive", "Negative"))
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    rows = synthetic_reviews(60, seed=3)
+    model, _ = train_classifier(
+        str(tiny_model),
+        [t for t, _ in rows],
+        [[label] for _, label in rows],
+        SENTIMENT,
+        TrainingConfig(epochs=10, learning_rate=1e-3, batch_size=16),
+    )
+    folder = tmp_path_factory.mktemp("int8") / "control-0"
+    model.save(folder)
+    return folder, export_int8(model, folder, [t for t, _ in rows])
+
+
+def test_export_is_checked_against_torch_and_recorded(exported: tuple[Path, dict]) -> None:
+    folder, record = exported
+    assert record["runtime"] == RUNTIME and record["file"] == ONNX_FILE
+    assert (folder / ONNX_FILE).is_file()
+    assert not list(folder.glob("*.fp32.onnx"))  # the full-precision intermediate is gone
+    assert record["checked_texts"] == 60
+    assert 0 <= record["max_probability_difference"] <= MAX_PROBABILITY_DIFFERENCE
+    assert record["same_labels"] >= 0.95
+
+
+def test_int8_serves_the_same_labels_as_torch_in_every_batch_shape(
+    exported: tuple[Path, dict],
+) -> None:
+    folder, _ = exported
+    torch_model = TextClassifier.load(folder)
+    int8_model = TextClassifier.load(folder, runtime=RUNTIME)
+    assert (torch_model.runtime, int8_model.runtime) == ("torch", RUNTIME)
+    # one text alone, then a batch padded to its longest text
+    texts = [t for t, _ in synthetic_reviews(40, seed=11)]
+    for batch in ([texts[0]], texts):
+        reference, served = torch_model.predict(batch), int8_model.predict(batch)
+        same = sum(a.labels == b.labels for a, b in zip(reference, served, strict=True))
+        assert same >= 0.95 * len(batch)
+        assert max(abs(a.score - b.score) for a, b in zip(reference, served, strict=True)) < 0.1
+
+
+def test_a_folder_without_a_usable_export_is_served_by_torch(
+    exported: tuple[Path, dict], tmp_path: Path
+) -> None:
+    folder, _ = exported
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for item in folder.iterdir():
+        (copy / item.name).write_bytes(item.read_bytes())
+    (copy / ONNX_FILE).write_bytes(b"not an onnx file")
+    corrupt = TextClassifier.load(copy, runtime=RUNTIME)
+    assert corrupt.runtime == "torch"
+    (copy / ONNX_FILE).unlink()
+    assert TextClassifier.load(copy, runtime=RUNTIME).runtime == "torch"
+    assert corrupt.predict(["a wonderful film"])[0].labels in (("Positive",), ("Negative",))
+
+
+def test_a_failed_export_leaves_no_file_and_says_why(tiny_model: Path, tmp_path: Path) -> None:
+    model = TextClassifier.from_base(str(tiny_model), SENTIMENT, 32)
+    missing = tmp_path / "not-created"  # the export cannot write here
+    record = export_int8(model, missing, ["a text"])
+    assert record["runtime"] == "torch"
+    assert "the int8 export failed" in record["reason"]
+    assert not missing.exists()
