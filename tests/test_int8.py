@@ -77,3 +77,17 @@ def test_a_failed_export_leaves_no_file_and_says_why(tiny_model: Path, tmp_path:
     assert record["runtime"] == "torch"
     assert "the int8 export failed" in record["reason"]
     assert not missing.exists()
+
+
+def test_an_export_too_far_from_torch_is_deleted(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = TextClassifier.from_base(str(tiny_model), SENTIMENT, 32)
+    model.save(tmp_path)
+    # no int8 rounding stays within 0: the check must refuse this export
+    monkeypatch.setattr("model.int8.MAX_PROBABILITY_DIFFERENCE", -1.0)
+    record = export_int8(model, tmp_path, ["a good film", "a bad one"])
+    assert record["runtime"] == "torch" and "over the -1.0 allowed" in record["reason"]
+    assert record["checked_texts"] == 2
+    assert not (tmp_path / ONNX_FILE).exists()
+    assert TextClassifier.load(tmp_path, runtime=RUNTIME).runtime == "torch"
