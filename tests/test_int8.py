@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from model.classifier import TextClassifier
-from model.int8 import MAX_PROBABILITY_DIFFERENCE, ONNX_FILE, RUNTIME, export_int8
+from model.int8 import MIN_SAME_LABELS, ONNX_FILE, RUNTIME, export_int8
 from model.labels import LabelSpace
 from model.training import TrainingConfig, train_classifier
 from tests.texts import synthetic_reviews
@@ -34,8 +34,8 @@ def test_export_is_checked_against_torch_and_recorded(exported: tuple[Path, dict
     assert (folder / ONNX_FILE).is_file()
     assert not list(folder.glob("*.fp32.onnx"))  # the full-precision intermediate is gone
     assert record["checked_texts"] == 60
-    assert 0 <= record["max_probability_difference"] <= MAX_PROBABILITY_DIFFERENCE
-    assert record["same_labels"] >= 0.95
+    assert 0 <= record["max_probability_difference"] <= 1
+    assert MIN_SAME_LABELS <= record["same_labels"] <= 1
 
 
 def test_int8_serves_the_same_labels_as_torch_in_every_batch_shape(
@@ -50,8 +50,8 @@ def test_int8_serves_the_same_labels_as_torch_in_every_batch_shape(
     for batch in ([texts[0]], texts):
         reference, served = torch_model.predict(batch), int8_model.predict(batch)
         same = sum(a.labels == b.labels for a, b in zip(reference, served, strict=True))
-        assert same >= 0.95 * len(batch)
-        assert max(abs(a.score - b.score) for a, b in zip(reference, served, strict=True)) < 0.1
+        assert same >= MIN_SAME_LABELS * len(batch)
+        assert max(abs(a.score - b.score) for a, b in zip(reference, served, strict=True)) < 0.2
 
 
 def test_a_folder_without_a_usable_export_is_served_by_torch(
@@ -79,15 +79,15 @@ def test_a_failed_export_leaves_no_file_and_says_why(tiny_model: Path, tmp_path:
     assert not missing.exists()
 
 
-def test_an_export_too_far_from_torch_is_deleted(
+def test_an_export_that_changes_too_many_labels_is_deleted(
     tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model = TextClassifier.from_base(str(tiny_model), SENTIMENT, 32)
     model.save(tmp_path)
-    # no int8 rounding stays within 0: the check must refuse this export
-    monkeypatch.setattr("model.int8.MAX_PROBABILITY_DIFFERENCE", -1.0)
+    # no export can agree on more than all texts: the check must refuse this one
+    monkeypatch.setattr("model.int8.MIN_SAME_LABELS", 1.01)
     record = export_int8(model, tmp_path, ["a good film", "a bad one"])
-    assert record["runtime"] == "torch" and "over the -1.0 allowed" in record["reason"]
+    assert record["runtime"] == "torch" and "under the 101% required" in record["reason"]
     assert record["checked_texts"] == 2
     assert not (tmp_path / ONNX_FILE).exists()
     assert TextClassifier.load(tmp_path, runtime=RUNTIME).runtime == "torch"
