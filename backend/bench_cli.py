@@ -19,7 +19,7 @@ DESCRIPTION = (
     "one) and against our bare forward pass; /predict, /webhook and /setup latency, idle "
     "and while a training job runs; the time from START_TRAINING to the new version served, "
     "full and warm; peak memory of the web and worker processes. Starts its own "
-    "`lsbert serve` on a temporary store and port. Takes about 10 minutes on 2 CPU cores "
+    "`lsbert serve` on a temporary store and port. Takes about 9 minutes on 2 CPU cores "
     "with the defaults, 1 or 2 with --skip-training."
 )
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
@@ -68,7 +68,7 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         default="100,500",
         metavar="N,N,...",
         help="annotations of each timed training (a first run, then a warm and a full run "
-        "on 10 more); --annotations 100 saves about 6 minutes on 2 CPU cores "
+        "on 10 more); --annotations 100 saves about 5 minutes on 2 CPU cores "
         "(default: 100,500)",
     )
     parser.add_argument(
