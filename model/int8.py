@@ -147,7 +147,7 @@ def _quiet_logs() -> Iterator[None]:
         logger.setLevel(logging.ERROR)
     # A filter on the root logger sees only records logged to it directly (the quantiser's),
     # not those of named loggers passing through its handlers.
-    root_lines = _BelowError()
+    root_lines = _ErrorsOnly()
     logging.getLogger().addFilter(root_lines)
     try:
         yield
@@ -157,7 +157,7 @@ def _quiet_logs() -> Iterator[None]:
         logging.getLogger().removeFilter(root_lines)
 
 
-class _BelowError(logging.Filter):
+class _ErrorsOnly(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno >= logging.ERROR
 
