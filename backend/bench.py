@@ -115,15 +115,19 @@ def reference_seconds(
     plan: Plan, folders: tuple[Path, Path], max_length: int, device: str, runtime: str
 ) -> dict[int, dict[str, float]]:
     """Per batch size, seconds on its texts of: the pipeline baseline, the ceiling (our
-    bare forward pass in the served runtime) and our bare forward pass in fp32 torch."""
+    bare forward pass in the served runtime) and our bare forward pass in fp32 torch (the
+    ceiling itself where torch serves)."""
     served, pipeline = folders
     figures = {}
     for batch, requests in plan.items():
         texts = [text for request in requests for text in request]
+        ceiling = ceiling_seconds(served, texts, device, runtime, CEILING_BATCH)
         figures[batch] = {
             "baseline": pipeline_seconds(pipeline, requests, max_length, device),
-            "ceiling": ceiling_seconds(served, texts, device, runtime, CEILING_BATCH),
-            "fp32_forward": ceiling_seconds(served, texts, device, "torch", CEILING_BATCH),
+            "ceiling": ceiling,
+            "fp32_forward": ceiling
+            if runtime == "torch"
+            else ceiling_seconds(served, texts, device, "torch", CEILING_BATCH),
         }
     return figures
 
@@ -222,17 +226,19 @@ def run_benchmark(options: BenchOptions, settings: Settings, say: Progress) -> d
         )  # fmt: skip
         served = store.version_dir(PREDICT_PROJECT, version) / CONTROL_FOLDER
         pipeline = save_pipeline_model(resolved, data.control.labels, folder / "pipeline")
-        runtimes = (settings.inference_runtime, "torch")
-        warm_up(served, pipeline, data.dev, max_length, device, runtimes)
-        say("in-process: the baseline (a pipeline per request) and the ceiling (bare forward)")
-        references = reference_seconds(
-            plan, (served, pipeline), max_length, device, settings.inference_runtime
+        inference = inference or {"runtime": "torch", "reason": "INFERENCE_RUNTIME=torch"}
+        # what the server will run: torch too where the export was refused
+        runtime = inference["runtime"]
+        warm_up(
+            served, pipeline, data.dev, max_length, device, list(dict.fromkeys((runtime, "torch")))
         )
+        say("in-process: the baseline (a pipeline per request) and the ceiling (bare forward)")
+        references = reference_seconds(plan, (served, pipeline), max_length, device, runtime)
         measured = measure_server(folder, options, settings, data, version, plan, say)
     return {
         "machine": machine(settings, device),
         "model": {"base_model": options.base_model, "path": resolved, "parameters": parameters},
-        "inference": inference or {"runtime": "torch", "reason": "INFERENCE_RUNTIME=torch"},
+        "inference": inference,
         "settings": settings_record(settings),
         "options": {**vars(options), "data": str(options.data)},
         "throughput": throughput_rows(plan, measured.pop("ours"), references),

@@ -12,7 +12,9 @@ from backend.errors import ConfigError
 
 T = TypeVar("T")
 DEVICES = ("AUTO", "CPU", "CUDA")
-RUNTIMES = ("ONNX-INT8", "TORCH")
+# the name model.int8.RUNTIME gives it; not imported, so that settings never import torch
+INT8_RUNTIME = "onnx-int8"
+RUNTIMES = (INT8_RUNTIME.upper(), "TORCH")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -56,7 +58,7 @@ class Settings:
     train_job_timeout: int = 3600
     predict_batch_size: int = 32
     device: str = "auto"
-    inference_runtime: str = "onnx-int8"
+    inference_runtime: str = INT8_RUNTIME
     web_torch_threads: int = 1
     worker_torch_threads: int = 1
     web_workers: int = 1
@@ -114,7 +116,7 @@ class Settings:
             train_job_timeout=env.number("TRAIN_JOB_TIMEOUT", int, 3600, minimum=10),
             predict_batch_size=env.number("PREDICT_BATCH_SIZE", int, 32, minimum=1),
             device=env.choice("DEVICE", DEVICES, "auto").lower(),
-            inference_runtime=env.choice("INFERENCE_RUNTIME", RUNTIMES, "onnx-int8").lower(),
+            inference_runtime=env.choice("INFERENCE_RUNTIME", RUNTIMES, INT8_RUNTIME).lower(),
             web_torch_threads=env.number(
                 "WEB_TORCH_THREADS", int, default_torch_threads(), minimum=1
             ),
@@ -132,7 +134,7 @@ class Settings:
     @property
     def exports_int8(self) -> bool:
         """Whether each trained classifier gets an int8 ONNX file for CPU serving."""
-        return self.inference_runtime == "onnx-int8"
+        return self.inference_runtime == INT8_RUNTIME
 
     def check_consistency(self) -> None:
         if self.label_studio_api_key and not self.label_studio_url:

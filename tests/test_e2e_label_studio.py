@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from model.int8 import MIN_SAME_LABELS
+from model.int8 import RUNTIME as INT8
 from tests.conftest import REPO, SENTIMENT_CONFIG, Serve, wait_for
 from tests.label_studio_server import LabelStudioServer
 from tests.studio_flow import (
@@ -79,7 +81,7 @@ def test_sst2_round_pre_annotates_learns_and_re_predicts(
         assert client.get_ml_backend(backend["id"])["model_version"] == record["version"]
         # served as users get it by default: through the int8 export, checked against torch
         inference = record["controls"][0]["inference"]
-        assert inference["runtime"] == "onnx-int8" and inference["same_labels"] >= 0.95
+        assert inference["runtime"] == INT8 and inference["same_labels"] >= MIN_SAME_LABELS
 
         client.retrieve_predictions(project)
         served, after = newest_predictions(client, project)
