@@ -6,11 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from backend.bench_cli import add_bench_parser, run_bench
 from backend.errors import ConfigError
 from backend.logs import configure_logging
 from backend.settings import Settings
-from backend.simulate_cli import add_simulate_parser, run_simulate
+from backend.tools.bench_cli import add_bench_parser, run_bench
+from backend.tools.simulate_cli import add_simulate_parser, run_simulate
 
 DESCRIPTION = "BERT pre-annotations for Label Studio, learning from every correction."
 
@@ -67,16 +67,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "bench":
         return run_bench(args, settings)
     if args.command == "serve":
-        from backend.supervisor import Supervisor
+        from backend.serve.supervisor import Supervisor
 
         return Supervisor(settings, args.host, args.port).run()
     if args.command == "web":
-        from backend.web_server import run_web
+        from backend.web.server import run_web
 
         settings.require_redis("web")
         run_web(settings, args.host, args.port)
         return 0
-    from backend.worker import run_worker
+    from backend.training.worker import run_worker
 
     run_worker(settings, burst=args.burst, name=args.name)
     return 0

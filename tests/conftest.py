@@ -15,9 +15,9 @@ import pytest
 import requests
 from redis import Redis
 
-from backend.app import create_app
-from backend.embedded_redis import free_port, start_redis
+from backend.serve.embedded_redis import free_port, start_redis
 from backend.settings import Settings
+from backend.web.app import create_app
 from model.runtime import configure_threads
 from tests.label_studio_server import LabelStudioServer, ensure_label_studio_venv
 from tests.texts import corpus

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backend.annotations import collect_examples
 from backend.label_config import parse_label_config
+from backend.training.examples import collect_examples
 from model.spans import Span
 
 CONFIGS = Path(__file__).resolve().parents[1] / "label_config"

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from backend.bench import request_plan, throughput_rows
-from backend.bench_cli import add_bench_parser, format_report, memory_line, run_bench
-from backend.bench_serving import PSUTIL_MISSING
-from backend.bench_training import summarize
 from backend.settings import Settings
+from backend.tools.bench import request_plan, throughput_rows
+from backend.tools.bench_cli import add_bench_parser, format_report, memory_line, run_bench
+from backend.tools.bench_serving import PSUTIL_MISSING
+from backend.tools.bench_training import summarize
 from model.int8 import MIN_SAME_LABELS
 from tests.texts import SHARED_DATA, sst2
 

@@ -40,10 +40,11 @@ def test_the_web_side_loads_no_torch_until_it_predicts(tmp_path) -> None:  # typ
     """gunicorn forks its workers from a master that must never have run torch: building
     the app imports neither torch nor transformers (each worker warms up after the fork)."""
     code = (
-        "import sys; from backend.app import create_app; from backend.settings import Settings; "
+        "import sys; from backend.web.app import create_app; "
+        "from backend.settings import Settings; "
         f"create_app(Settings.from_env({{'REDIS_URL': 'redis://127.0.0.1:1/0', "
         f"'MODEL_DIR': '{tmp_path}'}})); "
-        "import backend.cli, backend.jobs, backend.supervisor; "
+        "import backend.cli, backend.training.jobs, backend.serve.supervisor; "
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)

@@ -14,12 +14,10 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from backend import jobs
-from backend.app import create_app
 from backend.metrics import Metrics
-from backend.predictor import load_model
 from backend.settings import Settings
 from backend.store import STAGING_PREFIX, VERSION_FILE, ModelStore
-from backend.training_queue import (
+from backend.training.queue import (
     ABANDONED,
     QUEUE_NAME,
     TRAINING_LOCK_TTL,
@@ -27,6 +25,8 @@ from backend.training_queue import (
     TrainingRequest,
     fail_abandoned_jobs,
 )
+from backend.web.app import create_app
+from backend.web.model_cache import load_model
 from tests.conftest import SENTIMENT_CONFIG, WorkerProcess, wait_for
 from tests.payloads import predict_body, task
 from tests.test_training_loop import annotate, finished_job, webhook

@@ -16,7 +16,7 @@ from redis import Redis
 from rq import Worker
 
 from backend.cli import build_parser
-from backend.embedded_redis import free_port
+from backend.serve.embedded_redis import free_port
 from backend.settings import Settings
 from tests.compose_files import (
     DOCKER,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from backend.holdout import is_held_out
+from backend.training.holdout import is_held_out
 from tests.conftest import SENTIMENT_CONFIG, Serve, wait_for
 from tests.label_studio_server import LabelStudioClient, LabelStudioServer
 from tests.studio_flow import import_texts, sentiment, wait_for_version_trained_on

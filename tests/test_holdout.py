@@ -6,10 +6,10 @@ from collections import Counter
 
 from redis import Redis
 
-from backend.annotations import Examples
-from backend.holdout import is_held_out, split_examples
 from backend.settings import Settings
-from backend.trainer import run_training
+from backend.training.examples import Examples
+from backend.training.holdout import is_held_out, split_examples
+from backend.training.run import run_training
 from model.evaluation import evaluate_choices
 from tests.conftest import SENTIMENT_CONFIG
 from tests.payloads import annotation_webhook, task

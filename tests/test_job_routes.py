@@ -11,9 +11,9 @@ from rq import Queue
 from rq.job import Job
 from rq.registry import FinishedJobRegistry
 
-from backend.app import create_app
 from backend.settings import Settings
-from backend.training_queue import JOB_FUNCTION, QUEUE_NAME, TrainingQueue
+from backend.training.queue import JOB_FUNCTION, QUEUE_NAME, TrainingQueue
+from backend.web.app import create_app
 from tests.conftest import SENTIMENT_CONFIG, WorkerProcess, wait_for
 from tests.payloads import annotation_webhook, task
 from tests.test_training_loop import annotate, finished_job, webhook

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from backend.app import create_app
-from backend.gating import decide
-from backend.holdout import is_held_out
 from backend.settings import Settings
 from backend.store import ModelStore
-from backend.trainer import run_training
+from backend.training.holdout import is_held_out
+from backend.training.policy import decide
+from backend.training.run import run_training
+from backend.web.app import create_app
 from tests.conftest import SENTIMENT_CONFIG, WorkerProcess, wait_for
 from tests.payloads import annotation_webhook, predict_body, setup_body, task
 from tests.test_training_loop import finished_job, version_of, webhook

@@ -9,16 +9,16 @@ from types import SimpleNamespace
 
 import pytest
 
-import backend.simulate as simulation
-from backend.annotations import collect_examples
+import backend.tools.simulate as simulation
 from backend.cli import OneLineErrors
-from backend.datasets import DatasetError, guess_format, load_dataset
-from backend.holdout import is_held_out
 from backend.label_config import parse_label_config
-from backend.learning_curve import draw_learning_curve
 from backend.settings import Settings
-from backend.simulate import most_uncertain_first, simulate
-from backend.simulate_cli import COLUMNS, add_simulate_parser, format_table, run_simulate
+from backend.tools.datasets import DatasetError, guess_format, load_dataset
+from backend.tools.learning_curve import draw_learning_curve
+from backend.tools.simulate import most_uncertain_first, simulate
+from backend.tools.simulate_cli import COLUMNS, add_simulate_parser, format_table, run_simulate
+from backend.training.examples import collect_examples
+from backend.training.holdout import is_held_out
 from model.spans import Span
 from tests.conftest import REPO, SENTIMENT_CONFIG
 from tests.payloads import choices

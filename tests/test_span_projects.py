@@ -8,7 +8,7 @@ from pathlib import Path
 from redis import Redis
 
 from backend.settings import Settings
-from backend.trainer import run_training
+from backend.training.run import run_training
 from tests.conftest import REPO
 from tests.payloads import predict_body, task
 from tests.texts import synthetic_product_reviews

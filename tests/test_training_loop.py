@@ -7,9 +7,9 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 
-from backend.app import create_app
 from backend.settings import Settings
-from backend.training_queue import QUEUE_NAME
+from backend.training.queue import QUEUE_NAME
+from backend.web.app import create_app
 from tests.conftest import SENTIMENT_CONFIG, WorkerProcess, wait_for
 from tests.payloads import annotation_webhook, predict_body, setup_body, task
 from tests.texts import synthetic_reviews

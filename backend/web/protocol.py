@@ -7,12 +7,12 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from backend.errors import BadRequest
 from backend.label_config import parse_label_config
-from backend.predictions import predict_tasks
-from backend.services import Services
 from backend.store import UNTRAINED, project_id
 from backend.store import number as version_number
-from backend.versions import project_ids, project_versions
-from backend.webhooks import handle_webhook
+from backend.web.predictions import predict_tasks
+from backend.web.services import Services
+from backend.web.version_routes import project_ids, project_versions
+from backend.web.webhooks import handle_webhook
 
 blueprint = Blueprint("protocol", __name__)
 MODEL_CLASS = "lsbert.TextClassifier"

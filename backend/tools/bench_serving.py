@@ -15,11 +15,11 @@ from typing import Any
 
 import requests
 
-from backend.embedded_redis import free_port
+from backend.serve.embedded_redis import free_port
+from backend.serve.supervisor import child_options
 from backend.settings import Settings
-from backend.supervisor import child_options
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # Webhook mode, no auth, no Redis of the user's: the benchmark owns everything it talks to.
 DROPPED_VARIABLES = ("LABEL_STUDIO_", "BASIC_AUTH_", "REDIS_URL")
 # Annotation counts no benchmark reaches: only START_TRAINING trains, when the bench says.

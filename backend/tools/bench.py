@@ -24,7 +24,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backend.bench_models import (
+from backend.label_config import Control, parse_label_config
+from backend.settings import Settings
+from backend.store import ModelStore
+from backend.tools.bench_models import (
     CONTROL_FOLDER,
     ceiling_seconds,
     pipeline_seconds,
@@ -33,7 +36,7 @@ from backend.bench_models import (
     save_pipeline_model,
     warm_up,
 )
-from backend.bench_serving import (
+from backend.tools.bench_serving import (
     FIRST_TIMED_PROJECT,
     PREDICT_PROJECT,
     BenchError,
@@ -42,7 +45,7 @@ from backend.bench_serving import (
     check_answer,
     server_env,
 )
-from backend.bench_training import (
+from backend.tools.bench_training import (
     EXTRA_ANNOTATIONS,
     Bench,
     Progress,
@@ -50,10 +53,7 @@ from backend.bench_training import (
     idle_latency,
     training_runs,
 )
-from backend.datasets import SST2, load_dataset
-from backend.label_config import Control, parse_label_config
-from backend.settings import Settings
-from backend.store import ModelStore
+from backend.tools.datasets import SST2, load_dataset
 
 PROBE_EXAMPLES = 50  # SST-2 sentences the served classifier's head is fitted on
 THROUGHPUT_TASKS = 500  # tasks per batch size, in at least two requests

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.annotations import Examples
-from backend.gating import WARM, WARM_LOSSES, StartPlan, label_set_change
-from backend.holdout import subset
 from backend.label_config import Control
 from backend.settings import Settings
 from backend.store import REJECTED, ModelStore
+from backend.training.examples import Examples
+from backend.training.holdout import subset
+from backend.training.policy import WARM, WARM_LOSSES, StartPlan, label_set_change
 
 
 @dataclass

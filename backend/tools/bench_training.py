@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from backend.bench_serving import (
+from backend.tools.bench_serving import (
     BUSY_PROJECT,
     EVENTS_PROJECT,
     POLL,

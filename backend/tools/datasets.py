@@ -17,7 +17,7 @@ from backend.label_config import CHOICES, LABELS, Control, parse_label_config
 
 LS_EXPORT, SST2, CONLL = "ls-export", "sst2", "conll"
 FORMATS = (LS_EXPORT, SST2, CONLL)
-CONFIGS = Path(__file__).resolve().parents[1] / "label_config"
+CONFIGS = Path(__file__).resolve().parents[2] / "label_config"
 DEFAULT_CONFIGS = {SST2: "text_classification.xml", CONLL: "named_entities.xml"}
 SST2_LABELS = {"0": "Negative", "1": "Positive"}
 CONLL_SUFFIXES = (".conll", ".iob", ".bio", ".testa", ".testb", ".train")

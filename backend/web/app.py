@@ -10,13 +10,13 @@ from redis import Redis
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
-from backend.auth import check_request
 from backend.errors import BackendError, QueueUnavailable
-from backend.job_routes import jobs_blueprint
-from backend.protocol import blueprint
 from backend.redis_store import connect
-from backend.services import Services
 from backend.settings import Settings
+from backend.web.auth import check_request
+from backend.web.job_routes import jobs_blueprint
+from backend.web.protocol import blueprint
+from backend.web.services import Services
 
 log = logging.getLogger(__name__)
 

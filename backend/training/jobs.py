@@ -15,8 +15,8 @@ from rq import get_current_job
 from backend.errors import TrainingSkipped
 from backend.metrics import Metrics
 from backend.settings import Settings
-from backend.trainer import run_training
-from backend.training_queue import TRAINING_LOCK_TTL, TrainingQueue
+from backend.training.queue import TRAINING_LOCK_TTL, TrainingQueue
+from backend.training.run import run_training
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 2.0  # seconds between progress saves to Redis

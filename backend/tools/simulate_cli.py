@@ -8,11 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from backend.datasets import FORMATS, DatasetError, load_dataset
 from backend.errors import ConfigError
-from backend.learning_curve import PlottingUnavailable, draw_learning_curve, require_matplotlib
 from backend.settings import Settings
-from backend.simulate import ORDERINGS, SimulationError, simulate
+from backend.tools.datasets import FORMATS, DatasetError, load_dataset
+from backend.tools.learning_curve import (
+    PlottingUnavailable,
+    draw_learning_curve,
+    require_matplotlib,
+)
+from backend.tools.simulate import ORDERINGS, SimulationError, simulate
 from model.errors import ModelError
 
 DESCRIPTION = (

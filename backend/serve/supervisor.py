@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from backend.embedded_redis import start_redis
+from backend.serve.embedded_redis import start_redis
 from backend.settings import Settings
 
 log = logging.getLogger(__name__)

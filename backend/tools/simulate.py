@@ -19,11 +19,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from backend.annotations import Examples, collect_examples, latest_annotation, task_text
-from backend.champion import scores
-from backend.control_training import train_control
 from backend.errors import TrainingSkipped
-from backend.gating import (
+from backend.label_config import CHOICES, Control, parse_label_config
+from backend.settings import Settings
+from backend.training.champion import scores
+from backend.training.examples import Examples, collect_examples, latest_annotation, task_text
+from backend.training.fit import train_control
+from backend.training.holdout import is_held_out
+from backend.training.policy import (
     WARM,
     WARM_LOSSES,
     Decision,
@@ -32,9 +35,6 @@ from backend.gating import (
     plan_start,
     version_decision,
 )
-from backend.holdout import is_held_out
-from backend.label_config import CHOICES, Control, parse_label_config
-from backend.settings import Settings
 
 RANDOM, UNCERTAIN = "random", "uncertain"
 ORDERINGS = (RANDOM, UNCERTAIN)

@@ -22,7 +22,7 @@ from rq.worker import WorkerStatus
 
 from backend.redis_store import connect
 from backend.settings import Settings
-from backend.training_queue import QUEUE_NAME, fail_abandoned_jobs
+from backend.training.queue import QUEUE_NAME, fail_abandoned_jobs
 
 log = logging.getLogger(__name__)
 # RQ keeps a busy worker's key HEARTBEAT_EVERY + 60 s after each beat: a worker killed in

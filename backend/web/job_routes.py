@@ -20,7 +20,7 @@ from rq.results import Result
 from backend.errors import BadRequest, NotFound
 from backend.redis_store import as_text
 from backend.store import project_id
-from backend.training_queue import JOB_FUNCTION, QUEUE_NAME
+from backend.training.queue import JOB_FUNCTION, QUEUE_NAME
 
 log = logging.getLogger(__name__)
 jobs_blueprint = Blueprint("jobs", __name__)

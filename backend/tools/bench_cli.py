@@ -10,7 +10,7 @@ from typing import Any
 
 from backend.errors import ConfigError
 from backend.settings import Settings
-from backend.simulate_cli import number_list
+from backend.tools.simulate_cli import number_list
 
 DESCRIPTION = (
     "Measure how fast the backend serves and trains, on SST-2 sentences, each figure beside "
@@ -22,7 +22,7 @@ DESCRIPTION = (
     "`lsbert serve` on a temporary store and port. Takes about 9 minutes on 2 CPU cores "
     "with the defaults, 1 or 2 with --skip-training."
 )
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "sst2"
 
 
 def progress(message: str) -> None:
@@ -108,8 +108,8 @@ def run_bench(args: argparse.Namespace, settings: Settings | None = None) -> int
     """Run the benchmark the options ask for; a one-line error where it cannot run."""
     import requests
 
-    from backend.bench_serving import BenchError
-    from backend.datasets import DatasetError
+    from backend.tools.bench_serving import BenchError
+    from backend.tools.datasets import DatasetError
     from model.errors import ModelError
 
     try:
@@ -123,8 +123,8 @@ def run_bench(args: argparse.Namespace, settings: Settings | None = None) -> int
 
 
 def bench_and_write(args: argparse.Namespace, settings: Settings) -> int:
-    from backend.bench import BenchOptions, run_benchmark
-    from backend.bench_serving import BenchError
+    from backend.tools.bench import BenchOptions, run_benchmark
+    from backend.tools.bench_serving import BenchError
 
     missing = [name for name in ("train.tsv", "dev.tsv") if not (args.data / name).is_file()]
     if missing:

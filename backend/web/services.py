@@ -10,12 +10,12 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from backend.metrics import Metrics
-from backend.predictor import ModelCache
 from backend.redis_store import ProjectConfigs, WebhookAnnotations
 from backend.settings import Settings
 from backend.store import ModelStore
-from backend.training_queue import TrainingQueue
-from backend.triggers import AnnotationChanges
+from backend.training.queue import TrainingQueue
+from backend.training.triggers import AnnotationChanges
+from backend.web.model_cache import ModelCache
 
 log = logging.getLogger(__name__)
 

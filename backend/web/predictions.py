@@ -7,8 +7,8 @@ from statistics import fmean
 from typing import TYPE_CHECKING
 
 from backend.label_config import CHOICES, Control, LabelConfig
-from backend.predictor import LoadedVersion
 from backend.store import UNTRAINED
+from backend.web.model_cache import LoadedVersion
 
 if TYPE_CHECKING:
     from model.classifier import Prediction

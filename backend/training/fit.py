@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from backend.annotations import Examples
 from backend.errors import TrainingSkipped
 from backend.label_config import CHOICES, Control
 from backend.settings import Settings
+from backend.training.examples import Examples
 
 
 def training_config(settings: Settings):  # type: ignore[no-untyped-def]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 
-from backend.annotations import Examples
-from backend.control_training import train_control
 from backend.errors import TrainingSkipped
-from backend.holdout import subset
 from backend.label_config import Control
 from backend.settings import Settings
+from backend.training.examples import Examples
+from backend.training.fit import train_control
+from backend.training.holdout import subset
 
 
 def fold_order(task_ids: list[int]) -> list[int]:

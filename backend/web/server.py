@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from gunicorn.app.base import BaseApplication
 
-from backend.app import create_app
 from backend.settings import Settings
+from backend.web.app import create_app
 
 
 class WebServer(BaseApplication):  # type: ignore[misc]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from backend.errors import BadRequest
-from backend.services import Services
 from backend.store import project_id
-from backend.triggers import verdict
+from backend.training.triggers import verdict
+from backend.web.services import Services
 
 ANNOTATION_SAVED = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED"}
 ANNOTATIONS_DELETED = "ANNOTATIONS_DELETED"

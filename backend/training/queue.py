@@ -8,7 +8,7 @@ case applies, so there is no state of ours to get out of step with it.
 
 A job whose worker died (SIGKILL, out of memory, a lost machine) stays STARTED in RQ, as
 RQ cannot tell a dead worker from a slow one. Workers heartbeat while they train
-(backend.worker), so a worker whose key has expired is gone: its job is reported failed
+(backend.training.worker), so a worker whose key has expired is gone: its job is reported failed
 with ABANDONED as the reason, and the job deferred on it is released, by the next request
 for its project or by any worker's maintenance, whichever looks first.
 
@@ -39,11 +39,11 @@ from backend.redis_store import as_text, key
 
 log = logging.getLogger(__name__)
 QUEUE_NAME = "training"
-JOB_FUNCTION = "backend.jobs.train_project"
+JOB_FUNCTION = "backend.training.jobs.train_project"
 WAITING = {JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
 KEEP_RESULTS = 7 * 24 * 3600  # seconds finished and failed jobs stay readable
-# A dead worker's lock expires this long after its last renewal (backend.jobs renews it
-# while the job runs), before its worker counts as gone (backend.worker)
+# A dead worker's lock expires this long after its last renewal (backend.training.jobs renews it
+# while the job runs), before its worker counts as gone (backend.training.worker)
 TRAINING_LOCK_TTL = 60
 ABANDONED = "the worker running it stopped (killed or crashed) before the job ended"
 

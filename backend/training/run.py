@@ -10,26 +10,26 @@ from pathlib import Path
 
 from redis import Redis
 
-from backend.annotations import Examples, collect_examples
-from backend.champion import Champion, ControlRun, comparison_set, lost_warm_start, scores
-from backend.control_training import train_control
-from backend.cross_validation import cross_validate
 from backend.errors import LabelStudioError, TrainingSkipped
-from backend.gating import (
+from backend.label_config import Control, parse_label_config
+from backend.labelstudio import LabelStudioClient
+from backend.redis_store import ProjectConfigs, WebhookAnnotations
+from backend.settings import Settings
+from backend.store import ModelStore
+from backend.training.champion import Champion, ControlRun, comparison_set, lost_warm_start, scores
+from backend.training.cross_validation import cross_validate
+from backend.training.examples import Examples, collect_examples
+from backend.training.fit import train_control
+from backend.training.holdout import split_examples
+from backend.training.policy import (
     WARM,
     Decision,
     decide,
     plan_start,
     version_decision,
 )
-from backend.holdout import split_examples
-from backend.label_config import Control, parse_label_config
-from backend.labelstudio import LabelStudioClient
-from backend.predictor import load_model
-from backend.redis_store import ProjectConfigs, WebhookAnnotations
-from backend.settings import Settings
-from backend.store import ModelStore
-from backend.triggers import AnnotationChanges
+from backend.training.triggers import AnnotationChanges
+from backend.web.model_cache import load_model
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, dict], None]

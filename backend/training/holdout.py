@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
-from backend.annotations import Examples
+from backend.training.examples import Examples
 
 
 def is_held_out(project: int, task_id: int, share: float) -> bool:
