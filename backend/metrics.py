@@ -8,7 +8,7 @@ import time
 from redis import Redis
 from redis.exceptions import RedisError
 
-from backend.redis_store import as_text, key
+from backend.redis_store import METRICS, as_text, key
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Metrics:
         if self.redis is None or not amount or time.monotonic() < self._paused_until:
             return
         try:
-            self.redis.hincrbyfloat(key("metrics"), series(name, **labels), amount)
+            self.redis.hincrbyfloat(key(METRICS), series(name, **labels), amount)
         except RedisError as error:
             # Redis is away: stop trying for a while, so /health and /setup stay fast.
             self._paused_until = time.monotonic() + PAUSE_AFTER_ERROR
@@ -50,7 +50,7 @@ class Metrics:
     def snapshot(self) -> dict[str, float]:
         if self.redis is None:
             return {}
-        raw = self.redis.hgetall(key("metrics"))
+        raw = self.redis.hgetall(key(METRICS))
         return {as_text(k): float(v) for k, v in raw.items()}
 
     def render(self) -> str:

@@ -1,13 +1,26 @@
-"""Redis: the connection, and what the backend keeps there besides the job queue."""
+"""Redis: the connection, every key the backend writes (RQ's own aside), and what the
+backend keeps there besides the job queue: label configs, webhook annotations, the count
+of annotation changes since the last run."""
 
 from __future__ import annotations
 
 import json
-import time
 
 from redis import Redis
 
+from backend.clock import utc_now
+
 PREFIX = "lsbert"
+# Per-project keys, lsbert:project:<id>:<name>
+LABEL_CONFIG = "label_config"  # the last label config seen (from /setup and webhooks)
+WEBHOOK_TASKS = "webhook_tasks"  # hash: task id -> the task with its annotations
+WEBHOOK_LOCK = "webhook_lock"  # read-modify-write of one task's record
+CHANGES = "changes_since_run"  # annotation changes since the last run started
+FULL_RETRAIN = "full_retrain_requested"  # the next run starts from BASE_MODEL
+LATEST_JOB = "latest_job"  # id of the project's newest training job
+QUEUE_LOCK = "queue_lock"  # held while a training request is queued or joined
+TRAINING_LOCK = "training_lock"  # held for a whole run: one run per project at a time
+METRICS = "metrics"  # lsbert:metrics, one hash of counters for every process
 
 
 def connect(url: str) -> Redis:
@@ -24,6 +37,10 @@ def key(*parts: object) -> str:
     return ":".join([PREFIX, *map(str, parts)])
 
 
+def project_key(project: int, name: str) -> str:
+    return key("project", project, name)
+
+
 class ProjectConfigs:
     """The last label config seen for each project (from /setup and webhooks)."""
 
@@ -31,10 +48,10 @@ class ProjectConfigs:
         self.redis = redis
 
     def save(self, project: int, label_config: str) -> None:
-        self.redis.set(key("project", project, "label_config"), label_config)
+        self.redis.set(project_key(project, LABEL_CONFIG), label_config)
 
     def get(self, project: int) -> str | None:
-        return as_text(self.redis.get(key("project", project, "label_config"))) or None
+        return as_text(self.redis.get(project_key(project, LABEL_CONFIG))) or None
 
 
 class WebhookAnnotations:
@@ -49,13 +66,11 @@ class WebhookAnnotations:
         self.redis = redis
 
     def _key(self, project: int) -> str:
-        return key("project", project, "webhook_tasks")
+        return project_key(project, WEBHOOK_TASKS)
 
     def _lock(self, project: int):  # type: ignore[no-untyped-def]
         # Read-modify-write of a task's record: two webhooks at once must not lose one.
-        return self.redis.lock(
-            key("project", project, "webhook_lock"), timeout=10, blocking_timeout=5
-        )
+        return self.redis.lock(project_key(project, WEBHOOK_LOCK), timeout=10, blocking_timeout=5)
 
     def save(self, project: int, task: dict, annotation: dict) -> None:
         task_id = int(task["id"])
@@ -101,6 +116,29 @@ def stamped(annotation: dict) -> dict:
         "result": annotation.get("result") or [],
         "was_cancelled": bool(annotation.get("was_cancelled")),
         "created_at": annotation.get("created_at"),
-        "updated_at": annotation.get("updated_at")
-        or time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()),
+        "updated_at": annotation.get("updated_at") or utc_now(),
     }
+
+
+class AnnotationChanges:
+    """Annotation changes since the project's last run began, and a full-retrain request.
+
+    Webhooks add to the count; a run takes it when it starts, so changes made during a run
+    count towards the next one and none is lost.
+    """
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    def add(self, project: int, count: int) -> int:
+        return int(self.redis.incrby(project_key(project, CHANGES), count))
+
+    def take(self, project: int) -> int:
+        """The changes counted so far, and a fresh count from now on (called by a run)."""
+        return int(self.redis.getset(project_key(project, CHANGES), 0) or 0)
+
+    def request_full(self, project: int) -> None:
+        self.redis.set(project_key(project, FULL_RETRAIN), 1)
+
+    def take_full_request(self, project: int) -> bool:
+        return bool(self.redis.getdel(project_key(project, FULL_RETRAIN)))

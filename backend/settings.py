@@ -12,7 +12,7 @@ from backend.errors import ConfigError
 
 T = TypeVar("T")
 DEVICES = ("AUTO", "CPU", "CUDA")
-# the name model.int8.RUNTIME gives it; not imported, so that settings never import torch
+# the name model.int8_runtime.RUNTIME gives it; not imported, so that settings never import torch
 INT8_RUNTIME = "onnx-int8"
 RUNTIMES = (INT8_RUNTIME.upper(), "TORCH")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

@@ -19,13 +19,14 @@ import json
 import os
 import re
 import shutil
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from backend.clock import compact_stamp, utc_now
 from backend.errors import BadRequest, NotFound
+from backend.version_record import VersionRecord
 
 UNTRAINED = "untrained"
 STAGING_PREFIX = ".staging-"
@@ -66,8 +67,18 @@ class ModelStore:
     def version_dir(self, project: int, version: str) -> Path:
         return self.versions_dir(project) / version
 
-    def read_version(self, project: int, version: str) -> dict:
+    def read_version(self, project: int, version: str) -> VersionRecord:
+        return VersionRecord.from_dict(self.read_raw_version(project, version))
+
+    def read_raw_version(self, project: int, version: str) -> dict:
+        """The record's JSON as written; raises OSError or ValueError where it is unreadable."""
         return json.loads((self.version_dir(project, version) / VERSION_FILE).read_text())
+
+    def newest(self, project: int, count: int) -> list[tuple[str, VersionRecord]]:
+        """The newest `count` versions' statuses and records, oldest first."""
+        statuses = self.statuses(project)
+        names = self.versions(project)[-count:]
+        return [(statuses[name], self.read_version(project, name)) for name in names]
 
     def versions(self, project: int) -> list[str]:
         folder = self.versions_dir(project)
@@ -89,14 +100,16 @@ class ModelStore:
             shutil.rmtree(folder, ignore_errors=True)
             raise
 
-    def publish(self, project: int, staged: Path, record: dict, make_current: bool = True) -> str:
+    def publish(
+        self, project: int, staged: Path, record: VersionRecord, make_current: bool = True
+    ) -> str:
         """Name the staged folder as the next version and record it; make it current unless
         it was rejected, in which case it is kept beside the current one for inspection."""
         with self.lock(project):
             self.remove_abandoned_staging(project, keep=staged)
             version = self.next_version_name(project)
-            record = {**record, "version": version, "project": project}
-            write_atomically(staged / VERSION_FILE, json.dumps(record, indent=2))
+            record.version, record.project = version, project
+            write_atomically(staged / VERSION_FILE, json.dumps(record.to_dict(), indent=2))
             fsync_tree(staged)
             os.rename(staged, self.version_dir(project, version))
             replaced = self.current_version(project)
@@ -111,7 +124,7 @@ class ModelStore:
         with self.lock(project):
             if version not in self.versions(project):
                 raise UnknownVersion(project, version, self.versions(project))
-            self.read_version(project, version)  # refuses a folder without a readable record
+            self.read_raw_version(project, version)  # refuses a folder without a readable record
             replaced = self.current_version(project)
             write_atomically(self.project_dir(project) / "current", version)
             self.add_event(project, "activated", version, replaced=replaced, reason=reason)
@@ -178,7 +191,7 @@ class ModelStore:
         # numbers never repeat, even after the newest version was deleted
         used = [number(v) for v in self.versions(project)]
         used += [number(e["version"]) for e in self.history(project)]
-        return f"v{max(used, default=0) + 1}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
+        return f"v{max(used, default=0) + 1}-{compact_stamp()}"
 
     def remove_abandoned_staging(self, project: int, keep: Path) -> None:
         """Staging folders left by a killed writer; only one writer per project runs at a time."""
@@ -191,10 +204,6 @@ def number(version: str) -> int:
     """The running number of a version name: v12-20261122T101500 -> 12."""
     match = VERSION_PATTERN.match(version)
     return int(match.group(1)) if match else 0
-
-
-def utc_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 class UnknownVersion(NotFound):

@@ -20,8 +20,8 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTo
 
 from model import stored
 from model.evaluation import ChoiceEvaluation, evaluate_choices
-from model.int8 import RUNTIME as INT8_RUNTIME
-from model.int8 import Int8Network, open_int8
+from model.int8_runtime import RUNTIME as INT8_RUNTIME
+from model.int8_runtime import Int8Network, open_int8
 from model.labels import LabelSpace
 
 FORMAT = "lsbert-text-classifier/1"

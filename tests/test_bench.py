@@ -16,7 +16,7 @@ from backend.tools.bench import request_plan, throughput_rows
 from backend.tools.bench_cli import add_bench_parser, format_report, memory_line, run_bench
 from backend.tools.bench_serving import PSUTIL_MISSING
 from backend.tools.bench_training import summarize
-from model.int8 import MIN_SAME_LABELS
+from model.int8_export import MIN_SAME_LABELS
 from tests.texts import SHARED_DATA, sst2
 
 ROUTES = ["/predict 1 task", "/webhook ignored", "/webhook annotation", "/setup"]

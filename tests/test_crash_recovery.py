@@ -26,7 +26,7 @@ from backend.training.queue import (
     fail_abandoned_jobs,
 )
 from backend.web.app import create_app
-from backend.web.model_cache import load_model
+from model.loading import load_model
 from tests.conftest import SENTIMENT_CONFIG, WorkerProcess, wait_for
 from tests.payloads import predict_body, task
 from tests.test_training_loop import annotate, finished_job, webhook
@@ -72,8 +72,8 @@ def assert_only_whole_versions(store: ModelStore, project: int, names: list[str]
 
 def assert_loads(store: ModelStore, project: int, version: str) -> None:
     folder = store.version_dir(project, version)
-    for entry in store.read_version(project, version)["controls"]:
-        load_model(entry.get("kind", "choices"), folder / entry["folder"], "cpu")
+    for entry in store.read_version(project, version).controls:
+        load_model(entry.kind, folder / entry.folder, "cpu")
 
 
 def served_version(client) -> str:  # type: ignore[no-untyped-def]

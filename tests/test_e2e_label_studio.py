@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from model.int8 import MIN_SAME_LABELS
-from model.int8 import RUNTIME as INT8
+from model.int8_export import MIN_SAME_LABELS
+from model.int8_runtime import RUNTIME as INT8
 from tests.conftest import REPO, SENTIMENT_CONFIG, Serve, wait_for
 from tests.label_studio_server import LabelStudioServer
 from tests.studio_flow import (

@@ -64,7 +64,7 @@ def test_each_version_records_its_held_out_scores(
         client.post("/webhook", json=body)
     version = run_training(settings, redis, 12)["version"]
     store = client.application.extensions["lsbert"].store
-    (control,) = store.read_version(12, version)["controls"]
+    (control,) = store.read_raw_version(12, version)["controls"]
     held = control["held_out"]
     assert held["task_ids"] and set(held["task_ids"]).isdisjoint(control["task_ids"])
     assert len(held["task_ids"]) + control["examples"] == 80

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from model.classifier import TextClassifier
-from model.int8 import MIN_SAME_LABELS, ONNX_FILE, RUNTIME, export_int8
+from model.int8_export import MIN_SAME_LABELS, export_int8
+from model.int8_runtime import ONNX_FILE, RUNTIME
 from model.labels import LabelSpace
 from model.training import TrainingConfig, train_classifier
 from tests.texts import synthetic_reviews
@@ -85,7 +86,7 @@ def test_an_export_that_changes_too_many_labels_is_deleted(
     model = TextClassifier.from_base(str(tiny_model), SENTIMENT, 32)
     model.save(tmp_path)
     # no export can agree on more than all texts: the check must refuse this one
-    monkeypatch.setattr("model.int8.MIN_SAME_LABELS", 1.01)
+    monkeypatch.setattr("model.int8_export.MIN_SAME_LABELS", 1.01)
     record = export_int8(model, tmp_path, ["a good film", "a bad one"])
     assert record["runtime"] == "torch" and "under the 101% required" in record["reason"]
     assert record["checked_texts"] == 2

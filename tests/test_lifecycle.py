@@ -204,8 +204,8 @@ def test_warm_start_takes_fewer_steps_than_a_full_retrain(  # type: ignore[no-un
     webhook(app_client, start)
     full = run_training(lifecycle_settings, redis, PROJECT)
     records = ModelStore(lifecycle_settings.model_dir)
-    warm_record = records.read_version(PROJECT, warm["version"])["controls"][0]
-    full_record = records.read_version(PROJECT, full["version"])["controls"][0]
+    warm_record = records.read_raw_version(PROJECT, warm["version"])["controls"][0]
+    full_record = records.read_raw_version(PROJECT, full["version"])["controls"][0]
     assert warm_record["start"]["mode"] == "warm"
     assert full_record["start"] == {
         "mode": "full",
@@ -230,7 +230,7 @@ def test_a_changed_label_set_restarts_the_comparison(  # type: ignore[no-untyped
     )
     changed = run_training(lifecycle_settings, redis, PROJECT)
     assert changed["outcome"] == "published"
-    control = ModelStore(lifecycle_settings.model_dir).read_version(PROJECT, changed["version"])
+    control = ModelStore(lifecycle_settings.model_dir).read_raw_version(PROJECT, changed["version"])
     entry = control["controls"][0]
     assert entry["labels"] == ["Positive", "Negative", "Neutral"]
     assert entry["start"]["mode"] == "full"
@@ -252,7 +252,7 @@ def test_deleted_annotations_leave_the_training_set(  # type: ignore[no-untyped-
         },
     )
     result = run_training(lifecycle_settings, redis, PROJECT)
-    record = ModelStore(lifecycle_settings.model_dir).read_version(PROJECT, result["version"])
+    record = ModelStore(lifecycle_settings.model_dir).read_raw_version(PROJECT, result["version"])
     entry = record["controls"][0]
     used = set(entry["task_ids"]) | set(entry["held_out"]["task_ids"])
     assert len(used) == 25
@@ -333,7 +333,7 @@ def test_a_burst_of_concurrent_webhooks_loses_no_annotation(  # type: ignore[no-
 
     def trained_on_everything() -> dict | None:
         names = store.versions(PROJECT)
-        record = store.read_version(PROJECT, names[-1]) if names else {}
+        record = store.read_raw_version(PROJECT, names[-1]) if names else {}
         return record if record.get("annotated_tasks") == len(rows) else None
 
     wait_for(trained_on_everything, 120, message=worker.output()[-3000:])
@@ -348,7 +348,7 @@ def test_too_few_annotations_to_hold_out_get_a_cross_validated_estimate(  # type
     Annotated(app_client, synthetic_reviews(12, seed=13))
     run_training(lifecycle_settings, redis, PROJECT)
     result = run_training(lifecycle_settings, redis, PROJECT)
-    entry = ModelStore(lifecycle_settings.model_dir).read_version(PROJECT, result["version"])
+    entry = ModelStore(lifecycle_settings.model_dir).read_raw_version(PROJECT, result["version"])
     control = entry["controls"][0]
     assert control["examples"] == 12 and control["held_out"]["task_ids"] == []
     estimate = control["held_out"]["cross_validation"]

@@ -56,7 +56,7 @@ def test_mixed_project_predicts_choices_and_exact_spans(
         ]
     trained = run_training(settings, redis, PROJECT)
     assert set(trained["controls"]) == {"entities", "sentiment"}
-    record = client.application.extensions["lsbert"].store.read_version(PROJECT, trained["version"])
+    record = client.application.extensions["lsbert"].store.read_raw_version(PROJECT, trained["version"])
     kinds = {c["control"]: c["kind"] for c in record["controls"]}
     assert kinds == {"entities": "labels", "sentiment": "choices"}
     spans_record = next(c for c in record["controls"] if c["kind"] == "labels")

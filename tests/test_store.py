@@ -6,12 +6,13 @@ import pytest
 
 from backend.errors import BadRequest
 from backend.store import ModelStore, project_id
+from backend.version_record import VersionRecord
 
 
 def publish(store: ModelStore, project: int, content: str) -> str:
     with store.staging(project) as staged:
         (staged / "weights.bin").write_text(content)
-        return store.publish(project, staged, {"note": content})
+        return store.publish(project, staged, VersionRecord(extra={"note": content}))
 
 
 def test_versions_are_numbered_and_the_pointer_moves(tmp_path: Path) -> None:
@@ -24,7 +25,7 @@ def test_versions_are_numbered_and_the_pointer_moves(tmp_path: Path) -> None:
     assert store.versions(7) == [first, second]
     # the older version is untouched: versions are immutable
     assert (store.version_dir(7, first) / "weights.bin").read_text() == "one"
-    assert store.read_version(7, second)["note"] == "two"
+    assert store.read_raw_version(7, second)["note"] == "two"
 
 
 def test_a_failed_write_leaves_no_version_and_the_pointer_alone(tmp_path: Path) -> None:

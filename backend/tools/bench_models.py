@@ -11,8 +11,17 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from backend.clock import utc_now
 from backend.label_config import Control
 from backend.store import ModelStore
+from backend.version_record import (
+    FULL,
+    ControlRecord,
+    Decision,
+    Inference,
+    StartPlan,
+    VersionRecord,
+)
 
 CONTROL_FOLDER = "control-0"
 
@@ -46,28 +55,28 @@ def publish_classifier(
     texts, labels = [text for text, _ in examples], [[label] for _, label in examples]
     config = TrainingConfig(epochs=0, max_length=max_length)
     model, _ = train_classifier(base_model, texts, labels, space, config, device=device)
-    entry = {
-        "control": control.name,
-        "kind": control.kind,
-        "folder": CONTROL_FOLDER,
-        "labels": list(control.labels),
-        "multi_label": control.multi_label,
-        "examples": len(texts),
-        "start": {"mode": "full", "reason": "trained by lsbert bench (linear probe only)"},
-    }
-    record = {
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "decision": {"accepted": True, "reason": "published by lsbert bench"},
-        "controls": [entry],
-    }
+    entry = ControlRecord(
+        control=control.name,
+        kind=control.kind,
+        folder=CONTROL_FOLDER,
+        labels=list(control.labels),
+        multi_label=control.multi_label,
+        examples=len(texts),
+        start=StartPlan(FULL, "trained by lsbert bench (linear probe only)"),
+    )
+    record = VersionRecord(
+        created_at=utc_now(),
+        decision=Decision(True, "published by lsbert bench"),
+        controls=[entry],
+    )
     inference = None
     with store.staging(project) as staged:
         model.save(staged / CONTROL_FOLDER)
         if check_texts is not None:
-            from model.int8 import export_int8
+            from model.int8_export import export_int8
 
             inference = export_int8(model, staged / CONTROL_FOLDER, check_texts)
-            entry["inference"] = inference
+            entry.inference = Inference.from_dict(inference)
         version = store.publish(project, staged, record)
     return version, sum(p.numel() for p in model.network.parameters()), inference
 

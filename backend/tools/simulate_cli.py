@@ -16,7 +16,8 @@ from backend.tools.learning_curve import (
     draw_learning_curve,
     require_matplotlib,
 )
-from backend.tools.simulate import ORDERINGS, SimulationError, simulate
+from backend.tools.replay import ORDERINGS, SimulationError
+from backend.tools.simulate import simulate
 from model.errors import ModelError
 
 DESCRIPTION = (
@@ -31,24 +32,31 @@ DESCRIPTION = (
 def outcome(row: dict) -> str:
     if row.get("skipped"):
         return "skipped"
-    return "accepted" if row["decision"]["accepted"] else "rejected"
+    return "accepted" if row["accepted"] else "rejected"
 
 
-def figure(row: dict) -> str:
-    return "-" if row["value"] is None else f"{row['value']:.4f}"
+def figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
-COLUMNS = ("ordering", "seed", "labels", "control", "metric", "value", "seconds", "start")
+def challenger_figure(row: dict) -> str:
+    return figure((row.get("challenger") or {}).get("value"))
+
+
+# served: the evaluation score of the version serving after the round; new: of the
+# version the round trained, whether the gate let it serve or not
+COLUMNS = ("ordering", "seed", "labels", "control", "metric", "served", "new", "seconds", "start")
 
 
 def format_table(result: dict) -> str:
-    """One line per round and control: ordering, seed, labels, metric, seconds, start,
-    decision."""
+    """One line per round and control: ordering, seed, labels, metric, the served and the
+    new version's scores, seconds, start, decision."""
     lines = [[*COLUMNS, "decision"]]
     for row in result["rounds"]:
         seconds = f"{row['seconds']:.1f}" if "seconds" in row else "-"
         cells = [row["ordering"], row["seed"], row["labels"], row["control"]]
-        cells += [row["metric"] or "-", figure(row), seconds, row["start"]["mode"], outcome(row)]
+        cells += [row["metric"] or "-", figure(row["value"]), challenger_figure(row), seconds]
+        cells += [row["start"]["mode"], outcome(row)]
         lines.append([str(cell) for cell in cells])
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     return "\n".join(
@@ -61,7 +69,10 @@ def format_table(result: dict) -> str:
 
 
 def progress_line(row: dict) -> str:
-    scored = f"{row['metric']} {figure(row)}" if row["value"] is not None else row["skipped"]
+    if row.get("skipped"):
+        scored = row["skipped"]
+    else:
+        scored = f"{row['metric']} {challenger_figure(row)} new, {figure(row['value'])} served"
     took = f", {row['seconds']:.1f} s training" if "seconds" in row else ""
     return (
         f"{row['ordering']} seed {row['seed']} round {row['round']}: {row['labels']} labels, "

@@ -35,7 +35,7 @@ from rq.utils import now
 from rq.worker import BaseWorker
 
 from backend.metrics import Metrics
-from backend.redis_store import as_text, key
+from backend.redis_store import LATEST_JOB, QUEUE_LOCK, TRAINING_LOCK, as_text, project_key
 
 log = logging.getLogger(__name__)
 QUEUE_NAME = "training"
@@ -52,10 +52,6 @@ ABANDONED = "the worker running it stopped (killed or crashed) before the job en
 class TrainingRequest:
     job_id: str
     coalesced: bool  # joined a job that was already waiting
-
-
-def latest_key(project: int) -> str:
-    return key("project", project, "latest_job")
 
 
 def fetch_job(redis: Redis, job_id: bytes | str | None) -> Job | None:
@@ -79,11 +75,9 @@ class TrainingQueue:
         First, the latest job, or the job it waits for, fails if its worker is gone: then a
         new job does not wait on a dead one, and a waiting job is released.
         """
-        lock = self.redis.lock(
-            key("project", project, "queue_lock"), timeout=10, blocking_timeout=5
-        )
+        lock = self.redis.lock(project_key(project, QUEUE_LOCK), timeout=10, blocking_timeout=5)
         with lock:
-            latest = fetch_job(self.redis, self.redis.get(latest_key(project)))
+            latest = fetch_job(self.redis, self.redis.get(project_key(project, LATEST_JOB)))
             if latest is not None:
                 fail_abandoned_jobs(self.redis, [latest, *latest.fetch_dependencies()])
             status = latest.get_status() if latest is not None else None
@@ -102,7 +96,7 @@ class TrainingQueue:
                 depends_on=after,
                 description=f"train project {project} ({reason})",
             )
-            self.redis.set(latest_key(project), job.id, ex=KEEP_RESULTS)
+            self.redis.set(project_key(project, LATEST_JOB), job.id, ex=KEEP_RESULTS)
             return TrainingRequest(job.id, coalesced=False)
 
     def training_lock(self, project: int):  # type: ignore[no-untyped-def]
@@ -113,7 +107,7 @@ class TrainingQueue:
         A run that outlived its lock has still published whole, so releasing it only warns.
         """
         return self.redis.lock(
-            key("project", project, "training_lock"),
+            project_key(project, TRAINING_LOCK),
             timeout=TRAINING_LOCK_TTL,
             blocking_timeout=self.job_timeout,
             thread_local=False,

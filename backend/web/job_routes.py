@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from redis import Redis
@@ -17,10 +16,11 @@ from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.results import Result
 
+from backend.clock import iso
 from backend.errors import BadRequest, NotFound
 from backend.redis_store import as_text
 from backend.store import project_id
-from backend.training.queue import JOB_FUNCTION, QUEUE_NAME
+from backend.training.queue import JOB_FUNCTION, QUEUE_NAME, fetch_job
 
 log = logging.getLogger(__name__)
 jobs_blueprint = Blueprint("jobs", __name__)
@@ -137,13 +137,6 @@ def fetch_jobs(redis: Redis, job_ids: list[str]) -> list[Job]:
     return jobs
 
 
-def fetch_job(redis: Redis, job_id: str) -> Job | None:
-    try:
-        return Job.fetch(job_id, connection=redis)
-    except NoSuchJobError:
-        return None
-
-
 def fetch_training_job(redis: Redis, job_id: str) -> Job:
     job = fetch_job(redis, job_id)
     # RQ reads "a:b" as job "a" (an execution's key), so the id must come back unchanged
@@ -226,9 +219,3 @@ def last_line(text: str | None) -> str | None:
     """The exception itself, without the traceback above it."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
     return lines[-1] if lines else None
-
-
-def iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

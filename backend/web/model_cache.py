@@ -5,16 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from backend.store import ModelStore
 
 if TYPE_CHECKING:
-    from model.classifier import TextClassifier
-    from model.token_classifier import SpanTagger
-
-    Model = TextClassifier | SpanTagger
+    from model.loading import Model
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +44,7 @@ class ModelCache:
     def warm_up(self) -> None:
         """Import torch and transformers now, before requests arrive: importing them holds
         the interpreter for seconds, which would stall /health if done on first use."""
-        import model.classifier  # noqa: F401
+        import model.loading  # noqa: F401
         from model.runtime import configure_threads
 
         if not self._configured:
@@ -90,6 +86,7 @@ class ModelCache:
             return self._locks.setdefault(project, threading.Lock())
 
     def _load(self, project: int, version: str) -> LoadedVersion:
+        from model.loading import load_model
         from model.runtime import select_device
 
         self.warm_up()
@@ -97,22 +94,8 @@ class ModelCache:
         record = self.store.read_version(project, version)
         folder = self.store.version_dir(project, version)
         models = {
-            entry["control"]: load_model(
-                entry.get("kind", "choices"), folder / entry["folder"], device, self.runtime
-            )
-            for entry in record.get("controls", [])
+            entry.control: load_model(entry.kind, folder / entry.folder, device, self.runtime)
+            for entry in record.controls
         }
         log.info("project %s: serving version %s (%s)", project, version, ", ".join(models))
         return LoadedVersion(version, models)
-
-
-def load_model(kind: str, folder: Path, device: str, runtime: str = "torch") -> Model:
-    """A `<Choices>` classifier or a `<Labels>` span tagger, as the version record says;
-    `runtime` applies to classifiers (span taggers are served by torch)."""
-    if kind == "labels":
-        from model.token_classifier import SpanTagger
-
-        return SpanTagger.load(folder, device)
-    from model.classifier import TextClassifier
-
-    return TextClassifier.load(folder, device, runtime)

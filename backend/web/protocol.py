@@ -1,35 +1,19 @@
-"""Label Studio's ML backend protocol: /health, /setup, /predict, /webhook, /versions, plus
-/metrics and version activation (rollback)."""
+"""Label Studio's ML backend protocol: /health, /setup, /predict and /webhook, plus /metrics.
+(`GET /versions`, which Label Studio reads too, is in backend.web.version_routes.)"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify
 
 from backend.errors import BadRequest
 from backend.label_config import parse_label_config
 from backend.store import UNTRAINED, project_id
-from backend.store import number as version_number
 from backend.web.predictions import predict_tasks
-from backend.web.services import Services
-from backend.web.version_routes import project_ids, project_versions
+from backend.web.services import json_body, services
 from backend.web.webhooks import handle_webhook
 
 blueprint = Blueprint("protocol", __name__)
 MODEL_CLASS = "lsbert.TextClassifier"
-
-
-def services() -> Services:
-    return current_app.extensions["lsbert"]
-
-
-def json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest(
-            "the request body is not a JSON object",
-            "send a JSON object with the header Content-Type: application/json",
-        )
-    return body
 
 
 @blueprint.get("/")
@@ -82,31 +66,6 @@ def first_task_project(tasks: list) -> object:
 @blueprint.post("/webhook")
 def webhook() -> Response:
     return jsonify(handle_webhook(json_body(), services(), g.authenticated))
-
-
-@blueprint.get("/versions")
-def versions() -> Response:
-    """One project's versions with `?project=N`; Label Studio's model menu asks without a
-    project, and gets every project's version names, newest first."""
-    store = services().store
-    if request.args.get("project") is not None:
-        return jsonify(project_versions(store, project_id(request.args["project"])))
-    projects = [project_versions(store, project) for project in project_ids(store)]
-    names = sorted(
-        (name for p in projects for name in p["versions"]), key=version_number, reverse=True
-    )
-    return jsonify(versions=names, projects=projects)
-
-
-@blueprint.post("/versions/<version>/activate")
-def activate(version: str) -> Response:
-    body = request.get_json(silent=True) or {}
-    shared = services()
-    project = project_id(request.args.get("project") or body.get("project"))
-    reason = str(body.get("reason") or "activated through POST /versions/<version>/activate")
-    replaced = shared.store.activate(project, version, reason)
-    shared.cache.preload(project)
-    return jsonify(project=project, model_version=version, replaced=replaced, reason=reason)
 
 
 @blueprint.get("/metrics")

@@ -6,15 +6,16 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from flask import current_app, request
 from redis import Redis
 from redis.exceptions import RedisError
 
+from backend.errors import BadRequest
 from backend.metrics import Metrics
-from backend.redis_store import ProjectConfigs, WebhookAnnotations
+from backend.redis_store import AnnotationChanges, ProjectConfigs, WebhookAnnotations
 from backend.settings import Settings
 from backend.store import ModelStore
 from backend.training.queue import TrainingQueue
-from backend.training.triggers import AnnotationChanges
 from backend.web.model_cache import ModelCache
 
 log = logging.getLogger(__name__)
@@ -61,3 +62,18 @@ class Services:
             self.configs.save(project, label_config)
         except RedisError as error:
             log.warning("could not store the label config of project %s: %s", project, error)
+
+
+def services() -> Services:
+    """The current app's shared objects (inside a request)."""
+    return current_app.extensions["lsbert"]
+
+
+def json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest(
+            "the request body is not a JSON object",
+            "send a JSON object with the header Content-Type: application/json",
+        )
+    return body

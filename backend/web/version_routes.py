@@ -1,10 +1,41 @@
-"""What `GET /versions` shows: every stored version of a project, readable at a glance."""
+"""`GET /versions` (every stored version of a project, readable at a glance) and
+`POST /versions/<version>/activate` (make an older version current: a rollback)."""
 
 from __future__ import annotations
 
-import json
+from flask import Blueprint, Response, jsonify, request
 
-from backend.store import ModelStore
+from backend.store import ModelStore, project_id
+from backend.store import number as version_number
+from backend.version_record import ControlRecord, VersionRecord
+from backend.web.services import services
+
+versions_blueprint = Blueprint("versions", __name__)
+
+
+@versions_blueprint.get("/versions")
+def versions() -> Response:
+    """One project's versions with `?project=N`; Label Studio's model menu asks without a
+    project, and gets every project's version names, newest first."""
+    store = services().store
+    if request.args.get("project") is not None:
+        return jsonify(project_versions(store, project_id(request.args["project"])))
+    projects = [project_versions(store, project) for project in project_ids(store)]
+    names = sorted(
+        (name for p in projects for name in p["versions"]), key=version_number, reverse=True
+    )
+    return jsonify(versions=names, projects=projects)
+
+
+@versions_blueprint.post("/versions/<version>/activate")
+def activate(version: str) -> Response:
+    body = request.get_json(silent=True) or {}
+    shared = services()
+    project = project_id(request.args.get("project") or body.get("project"))
+    reason = str(body.get("reason") or "activated through POST /versions/<version>/activate")
+    replaced = shared.store.activate(project, version, reason)
+    shared.cache.preload(project)
+    return jsonify(project=project, model_version=version, replaced=replaced, reason=reason)
 
 
 def project_ids(store: ModelStore) -> list[int]:
@@ -31,42 +62,40 @@ def project_versions(store: ModelStore, project: int) -> dict:
 
 def version_summary(store: ModelStore, project: int, version: str, status: str) -> dict:
     try:
-        record = store.read_version(project, version)
-    except (OSError, json.JSONDecodeError) as error:
+        record = VersionRecord.from_dict(store.read_raw_version(project, version))
+    except (OSError, ValueError, TypeError) as error:
         return {"version": version, "status": "unreadable", "error": str(error)}
-    decision = record.get("decision") or {"accepted": True, "reason": "made before gating"}
     return {
         "version": version,
         "status": status,
-        "created_at": record.get("created_at"),
-        "base_model": record.get("base_model"),
-        "champion": record.get("champion"),
-        "accepted": decision.get("accepted"),
-        "reason": decision.get("reason"),
-        "training_seconds": record.get("seconds"),
-        "annotated_tasks": record.get("annotated_tasks"),
-        "controls": [control_summary(c) for c in record.get("controls", [])],
-        "skipped_controls": record.get("skipped_controls", []),
+        "created_at": record.created_at,
+        "base_model": record.base_model,
+        "champion": record.champion,
+        "accepted": record.decision.accepted,
+        "reason": record.decision.reason,
+        "training_seconds": record.seconds,
+        "annotated_tasks": record.annotated_tasks,
+        "controls": [control_summary(c) for c in record.controls],
+        "skipped_controls": record.skipped_controls,
     }
 
 
-def control_summary(control: dict) -> dict:
-    held_out = control.get("held_out", {})
-    start = control.get("start", {"mode": "full", "reason": "made before warm start"})
+def control_summary(control: ControlRecord) -> dict:
+    held_out = control.held_out
     return {
-        "control": control["control"],
-        "kind": control.get("kind"),
-        "labels": control.get("labels"),
-        "start": start.get("mode"),
-        "start_reason": start.get("reason"),
-        "training_annotations": control.get("examples"),
-        "held_out_tasks": len(held_out.get("task_ids", [])),
-        "metric": held_out.get("metric"),
-        "value": held_out.get("value"),
-        "per_label": held_out.get("per_label", {}),
-        "cross_validation": held_out.get("cross_validation"),
-        "decision": control.get("decision"),
-        "seconds": control.get("seconds"),
+        "control": control.control,
+        "kind": control.kind,
+        "labels": control.labels,
+        "start": control.start.mode,
+        "start_reason": control.start.reason,
+        "training_annotations": control.examples,
+        "held_out_tasks": len(held_out.task_ids),
+        "metric": held_out.metric,
+        "value": held_out.value,
+        "per_label": held_out.scores.get("per_label", {}),
+        "cross_validation": held_out.cross_validation,
+        "decision": control.decision.to_dict() if control.decision else None,
+        "seconds": control.seconds,
         # span taggers, and classifiers made before int8 or with INFERENCE_RUNTIME=torch
-        "inference": control.get("inference", {"runtime": "torch"}),
+        "inference": control.inference.to_dict(),
     }

@@ -1,13 +1,9 @@
-"""Serving a text classifier through ONNX Runtime with int8 weights.
+"""Exporting a trained text classifier to an int8 ONNX file, checked against torch.
 
-On a CPU a BERT's time goes to the matrix products of its Linear layers. Dynamic int8
-quantisation (weights stored as int8, activations quantised per batch) runs them about
-twice as fast as fp32 torch: measured on MiniLM, one thread, 872 SST-2 sentences in
-length-sorted batches of 32, 180 texts/s in torch against 340 with this file.
-
-The export runs once, where the model is trained; a web process only opens the file. An
-export is checked against the torch model it came from before it is kept, because a
-silently wrong graph would serve wrong pre-annotations for the life of the version.
+The export runs once, in the worker that trained the model; web processes only open the
+file (`model.int8_runtime`) and never import this module. An export is checked against the
+torch model it came from before it is kept, because a silently wrong graph would serve wrong
+pre-annotations for the life of the version.
 """
 
 from __future__ import annotations
@@ -22,11 +18,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from model.int8_runtime import ONNX_FILE, RUNTIME, Int8Network
+
 if TYPE_CHECKING:
     from model.classifier import TextClassifier
 
-ONNX_FILE = "classifier.int8.onnx"
-RUNTIME = "onnx-int8"
 # The share of checked texts on which int8 must choose the labels torch chooses: a test
 # that the graph is right, not a promise of fp32's exact answers (INFERENCE_RUNTIME=torch
 # is that). Measured with per-channel weights on MiniLM, SST-2 dev (872 texts): 97.0 to
@@ -38,40 +34,6 @@ CHECK_TEXTS = 256
 PADDED_SAMPLE = ("a", "a longer text, so the first one is padded")
 
 log = logging.getLogger(__name__)
-
-
-class Int8Network:
-    """The exported network behind the call signature of the torch one: ids and mask in,
-    logits out."""
-
-    def __init__(self, path: Path, threads: int) -> None:
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # no warnings per session about unused initialisers
-        self.session = onnxruntime.InferenceSession(
-            str(path), options, providers=["CPUExecutionProvider"]
-        )
-
-    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        ids, mask = input_ids.cpu().numpy(), attention_mask.cpu().numpy()
-        (logits,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
-        return torch.from_numpy(logits)
-
-
-def open_int8(folder: Path, threads: int) -> Int8Network | None:
-    """The folder's int8 network, or None where it has none or it cannot be opened (the
-    torch weights beside it still serve)."""
-    path = folder / ONNX_FILE
-    if not path.is_file():
-        return None
-    try:
-        return Int8Network(path, threads)
-    except Exception as error:  # any failure to open falls back to torch
-        log.warning("%s cannot be opened (%s); serving it with torch", path, error)
-        return None
 
 
 def export_int8(classifier: TextClassifier, folder: Path, check_texts: Sequence[str]) -> dict:

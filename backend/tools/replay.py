@@ -1,0 +1,169 @@
+"""One ordering and seed of `lsbert simulate`: annotated tasks added round by round, each
+round a real training run on a model store of its own, as a project's worker runs it.
+
+What serves after a round is what the run's gate decided: a rejected challenger is kept
+in the store (and scored, to show what the gate turned away), and the champion serves on.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend.errors import TrainingSkipped
+from backend.label_config import CHOICES, Control, parse_label_config
+from backend.settings import Settings
+from backend.store import ModelStore
+from backend.training.challenger import scores
+from backend.training.examples import Examples, task_text
+from backend.training.project_data import ProjectData
+from backend.training.run import RunOutcome, train_version
+
+RANDOM, UNCERTAIN = "random", "uncertain"
+ORDERINGS = (RANDOM, UNCERTAIN)
+PROJECT = 1  # every replay has a store of its own, holding this one project
+RoundCallback = Callable[[dict], None]
+
+
+class SimulationError(Exception):
+    """The simulation cannot run as asked; the message says what to change."""
+
+
+@dataclass
+class Served:
+    """The version serving after a round, its models and their scores on the evaluation set."""
+
+    version: str | None = None
+    models: dict[str, Any] = field(default_factory=dict)  # control name -> model
+    scores: dict[str, dict] = field(default_factory=dict)
+
+
+@dataclass
+class Replay:
+    ordering: str
+    seed: int
+    label_config: str
+    evaluation: dict[str, Examples]
+    settings: Settings
+    folder: Path
+    served: Served = field(default_factory=Served)
+
+    def __post_init__(self) -> None:
+        self.controls = parse_label_config(self.label_config).controls
+        self.store = ModelStore(self.folder)
+
+    def run(self, pool: list[dict], sizes: list[int], on_round: RoundCallback) -> list[dict]:
+        order = list(pool)
+        random.Random(self.seed).shuffle(order)  # the first round is random in both orderings
+        rows: list[dict] = []
+        done = 0
+        for number, size in enumerate(sizes, 1):
+            if self.ordering == UNCERTAIN and done:
+                rest = most_uncertain_first(self.served.models, self.controls, order[done:])
+                order = order[:done] + rest
+            for row in self.train_round(number, order[:size], order[done:size]):
+                rows.append(row)
+                on_round(row)
+            done = size
+        return rows
+
+    def train_round(self, number: int, annotated: list[dict], added: list[dict]) -> list[dict]:
+        common = {
+            "ordering": self.ordering,
+            "seed": self.seed,
+            "round": number,
+            "labels": len(annotated),
+            "added": [int(task["id"]) for task in added],
+        }
+        data = ProjectData(self.label_config, annotated, "simulation")
+        try:
+            outcome = train_version(self.store, PROJECT, data, self.settings)
+        except TrainingSkipped as reason:
+            return [{**common, **self.skipped_row(c, str(reason))} for c in self.controls]
+        challenger = self.scored(outcome.version)
+        if outcome.accepted:
+            self.served = challenger
+        self.store.prune(PROJECT, self.settings.keep_versions)
+        return [{**common, **self.row(c, outcome, challenger)} for c in self.controls]
+
+    def scored(self, version: str) -> Served:
+        from model.loading import load_model
+        from model.runtime import select_device
+
+        device = str(select_device(self.settings.device))
+        folder = self.store.version_dir(PROJECT, version)
+        record = self.store.read_version(PROJECT, version)
+        models = {
+            c.control: load_model(
+                c.kind, folder / c.folder, device, self.settings.inference_runtime
+            )
+            for c in record.controls
+        }
+        return Served(
+            version, models, {n: scores(m, self.evaluation[n]) for n, m in models.items()}
+        )
+
+    def row(self, control: Control, outcome: RunOutcome, challenger: Served) -> dict:
+        entry = outcome.record.control(control.name)
+        if entry is None:
+            reason = "; ".join(outcome.record.skipped_controls)
+            return self.skipped_row(control, reason or "not trained")
+        served = self.served.scores.get(control.name)
+        return {
+            "control": control.name,
+            "kind": control.kind,
+            "examples": entry.examples,
+            "held_out": len(entry.held_out.task_ids),
+            "start": entry.start.to_dict(),
+            "decision": entry.decision.to_dict() if entry.decision else None,
+            "version": outcome.version,
+            "accepted": outcome.accepted,
+            "serving": self.served.version,
+            "seconds": entry.seconds,
+            "metric": served["metric"] if served else None,
+            "value": served["value"] if served else None,  # the served version's, the curve
+            "evaluation": served,
+            "challenger": challenger.scores.get(control.name),
+        }
+
+    def skipped_row(self, control: Control, reason: str) -> dict:
+        served = self.served.scores.get(control.name)
+        return {
+            "control": control.name,
+            "kind": control.kind,
+            "skipped": reason,
+            "start": {"mode": "-"},
+            "accepted": None,
+            "serving": self.served.version,
+            "metric": served["metric"] if served else None,
+            "value": served["value"] if served else None,
+            "evaluation": served,
+        }
+
+
+def most_uncertain_first(
+    models: dict[str, Any], controls: Sequence[Control], tasks: list[dict]
+) -> list[dict]:
+    """Tasks by the serving models' confidence, lowest first; a task's confidence is its
+    least confident control's. Ties keep their (seeded random) order."""
+    lowest = [1.0] * len(tasks)
+    for control in controls:
+        model = models.get(control.name)
+        indexes = [i for i, task in enumerate(tasks) if task_text(task, control)]
+        if model is None or not indexes:
+            continue
+        texts = [task_text(tasks[i], control) or "" for i in indexes]
+        for i, confidence in zip(indexes, confidences(model, control, texts), strict=True):
+            lowest[i] = min(lowest[i], confidence)
+    return [tasks[i] for i in sorted(range(len(tasks)), key=lowest.__getitem__)]
+
+
+def confidences(model, control: Control, texts: list[str]) -> list[float]:  # type: ignore[no-untyped-def]
+    """A classifier's top probability (multi-label: its certainty of every yes and no); a
+    tagger's task score."""
+    if control.kind == CHOICES:
+        return [model.decide(row).score for row in model.predict_proba(texts)]
+    return [prediction.score for prediction in model.predict(texts)]

@@ -1,0 +1,38 @@
+"""What a run trains on: the project's label config and annotated tasks, from Label
+Studio's API (API mode) or from what webhooks delivered (webhook mode)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis import Redis
+
+from backend.errors import LabelStudioError
+from backend.labelstudio import LabelStudioClient
+from backend.redis_store import ProjectConfigs, WebhookAnnotations
+from backend.settings import Settings
+
+
+@dataclass
+class ProjectData:
+    label_config: str
+    tasks: list[dict]  # Label Studio tasks with their annotations inline, as exported
+    source: str  # label-studio-api, webhooks, or what a replay calls itself
+
+
+def load_project_data(settings: Settings, redis: Redis, project: int) -> ProjectData:
+    if settings.api_configured:
+        client = LabelStudioClient(
+            settings.label_studio_url, settings.label_studio_api_key, settings.label_studio_timeout
+        )
+        return ProjectData(
+            client.label_config(project), client.annotated_tasks(project), "label-studio-api"
+        )
+    label_config = ProjectConfigs(redis).get(project)
+    if not label_config:
+        raise LabelStudioError(
+            f"no label config known for project {project}: connect the backend in the "
+            "project's Model settings (it sends its config), or set LABEL_STUDIO_URL and "
+            "LABEL_STUDIO_API_KEY"
+        )
+    return ProjectData(label_config, WebhookAnnotations(redis).tasks(project), "webhooks")
