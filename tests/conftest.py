@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
-import requests
 from redis import Redis
 
-from backend.serve.embedded_redis import free_port, start_redis
+from backend.clock import wait_until
+from backend.serve.embedded_redis import start_redis
 from backend.settings import Settings
+from backend.tools.serve_process import ServeProcess
 from backend.web.app import create_app
 from model.runtime import configure_threads
 from tests.label_studio_server import LabelStudioServer, ensure_label_studio_venv
@@ -24,9 +23,9 @@ from tests.texts import corpus
 from tests.tiny_bert import build_tiny_bert
 
 REPO = Path(__file__).resolve().parents[1]
+LSBERT = [sys.executable, "-m", "backend.cli"]
 SENTIMENT_CONFIG = (REPO / "label_config" / "text_classification.xml").read_text()
 MULTI_CONFIG = (REPO / "label_config" / "multi_label_classification.xml").read_text()
-LSBERT = [sys.executable, "-m", "backend.cli"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -143,42 +142,13 @@ def worker(env: dict[str, str], tmp_path: Path) -> Iterator[WorkerProcess]:
 
 
 def wait_for(condition, timeout: float, interval: float = 0.1, message: str = ""):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s: {message}")
+    """The first truthy value of `condition`; a test failure with `message` on timeout."""
+    return wait_until(condition, timeout, interval, message or "timed out", AssertionError)
 
 
-class Serve:
-    """`lsbert serve` as a user starts it, on a free port, logging to a file."""
+class Serve(ServeProcess):
+    """`lsbert serve` as a user starts it, with the test's environment, on a free port."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        with log.open("a") as out:
-            self.process = subprocess.Popen(
-                [*LSBERT, "serve", "--port", str(self.port)],
-                env=child_env(env),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=REPO,
-            )
-        wait_for(self.healthy, 60, message=log.read_text())
+        super().__init__(child_env(env), log, start_timeout=60)
         self.children = psutil.Process(self.process.pid).children(recursive=True)
-
-    def healthy(self) -> bool:
-        try:
-            return requests.get(self.url + "/health", timeout=1).json()["status"] == "UP"
-        except (requests.RequestException, ValueError):
-            return False
-
-    def post(self, path: str, body: dict) -> dict:
-        return requests.post(self.url + path, json=body, timeout=30).json()
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        self.process.send_signal(signum)
-        return self.process.wait(60)

@@ -10,8 +10,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from backend.tools.payloads import annotation_webhook, setup_body, task
 from tests.conftest import LSBERT, REPO, SENTIMENT_CONFIG, Serve, child_env, wait_for
-from tests.payloads import annotation_webhook, setup_body, task
 from tests.studio_flow import annotated_count
 from tests.texts import synthetic_reviews
 

@@ -13,10 +13,11 @@ from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
-from backend import jobs
+from backend.training import jobs
 from backend.metrics import Metrics
 from backend.settings import Settings
 from backend.store import STAGING_PREFIX, VERSION_FILE, ModelStore
+from backend.tools.payloads import predict_body, task
 from backend.training.queue import (
     ABANDONED,
     QUEUE_NAME,
@@ -28,7 +29,6 @@ from backend.training.queue import (
 from backend.web.app import create_app
 from model.loading import load_model
 from tests.conftest import SENTIMENT_CONFIG, WorkerProcess, wait_for
-from tests.payloads import predict_body, task
 from tests.test_training_loop import annotate, finished_job, webhook
 from tests.texts import synthetic_reviews
 
@@ -220,7 +220,7 @@ def test_the_training_lock_is_renewed_while_the_run_lasts_then_left_alone(  # ty
     redis: Redis, monkeypatch
 ) -> None:
     monkeypatch.setattr(jobs, "LOCK_RENEW_EVERY", 0.2)
-    with TrainingQueue(redis, 3600).training_lock(8) as lock, jobs.kept_alive(lock):
+    with TrainingQueue(redis, 3600).training_lock(8) as lock, jobs.renewing(lock):
         time.sleep(3.0)  # 3 s off a 60 s lock, were it not renewed
         assert redis.pttl(lock.name) > TRAINING_LOCK_TTL * 1000 - 1500
     assert redis.get(lock.name) is None

@@ -7,12 +7,12 @@ from collections import Counter
 from redis import Redis
 
 from backend.settings import Settings
+from backend.tools.payloads import annotation_webhook, task
 from backend.training.examples import Examples
 from backend.training.holdout import is_held_out, split_examples
 from backend.training.run import run_training
 from model.evaluation import evaluate_choices
 from tests.conftest import SENTIMENT_CONFIG
-from tests.payloads import annotation_webhook, task
 from tests.texts import synthetic_reviews
 
 

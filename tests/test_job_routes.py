@@ -12,10 +12,10 @@ from rq.job import Job
 from rq.registry import FinishedJobRegistry
 
 from backend.settings import Settings
+from backend.tools.payloads import annotation_webhook, task
 from backend.training.queue import JOB_FUNCTION, QUEUE_NAME, TrainingQueue
 from backend.web.app import create_app
 from tests.conftest import SENTIMENT_CONFIG, WorkerProcess, wait_for
-from tests.payloads import annotation_webhook, task
 from tests.test_training_loop import annotate, finished_job, webhook
 from tests.texts import synthetic_reviews
 

@@ -14,12 +14,12 @@ from redis import Redis
 
 from backend.settings import Settings
 from backend.store import ModelStore
+from backend.tools.payloads import annotation_webhook, predict_body, setup_body, task
 from backend.training.holdout import is_held_out
 from backend.training.policy import decide
 from backend.training.run import run_training
 from backend.web.app import create_app
 from tests.conftest import SENTIMENT_CONFIG, WorkerProcess, wait_for
-from tests.payloads import annotation_webhook, predict_body, setup_body, task
 from tests.test_training_loop import finished_job, version_of, webhook
 from tests.texts import synthetic_reviews
 

@@ -11,11 +11,11 @@ from rq import Queue
 
 from backend.redis_store import WebhookAnnotations
 from backend.settings import Settings
+from backend.tools.payloads import annotation_webhook, predict_body, setup_body, task
 from backend.training.queue import QUEUE_NAME
 from backend.training.run import run_training
 from backend.web.app import create_app
 from tests.conftest import MULTI_CONFIG, SENTIMENT_CONFIG
-from tests.payloads import annotation_webhook, predict_body, setup_body, task
 from tests.texts import synthetic_reviews
 
 PROJECT = 5

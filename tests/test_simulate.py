@@ -15,6 +15,7 @@ from backend.label_config import parse_label_config
 from backend.settings import Settings
 from backend.tools.datasets import DatasetError, guess_format, load_dataset
 from backend.tools.learning_curve import draw_learning_curve
+from backend.tools.payloads import choices
 from backend.tools.replay import most_uncertain_first
 from backend.tools.simulate import simulate
 from backend.tools.simulate_cli import COLUMNS, add_simulate_parser, format_table, run_simulate
@@ -22,7 +23,6 @@ from backend.training.examples import collect_examples
 from backend.training.holdout import is_held_out
 from model.spans import Span
 from tests.conftest import REPO, SENTIMENT_CONFIG
-from tests.payloads import choices
 from tests.texts import synthetic_product_reviews, synthetic_reviews
 
 MIXED_CONFIG = (REPO / "label_config" / "sentiment_and_entities.xml").read_text()

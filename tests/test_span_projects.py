@@ -8,9 +8,9 @@ from pathlib import Path
 from redis import Redis
 
 from backend.settings import Settings
+from backend.tools.payloads import predict_body, task
 from backend.training.run import run_training
 from tests.conftest import REPO
-from tests.payloads import predict_body, task
 from tests.texts import synthetic_product_reviews
 
 MIXED_CONFIG = (REPO / "label_config" / "sentiment_and_entities.xml").read_text()
@@ -56,7 +56,9 @@ def test_mixed_project_predicts_choices_and_exact_spans(
         ]
     trained = run_training(settings, redis, PROJECT)
     assert set(trained["controls"]) == {"entities", "sentiment"}
-    record = client.application.extensions["lsbert"].store.read_raw_version(PROJECT, trained["version"])
+    record = client.application.extensions["lsbert"].store.read_raw_version(
+        PROJECT, trained["version"]
+    )
     kinds = {c["control"]: c["kind"] for c in record["controls"]}
     assert kinds == {"entities": "labels", "sentiment": "choices"}
     spans_record = next(c for c in record["controls"] if c["kind"] == "labels")

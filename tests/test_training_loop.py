@@ -8,10 +8,10 @@ from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 
 from backend.settings import Settings
+from backend.tools.payloads import annotation_webhook, predict_body, setup_body, task
 from backend.training.queue import QUEUE_NAME
 from backend.web.app import create_app
 from tests.conftest import SENTIMENT_CONFIG, WorkerProcess, wait_for
-from tests.payloads import annotation_webhook, predict_body, setup_body, task
 from tests.texts import synthetic_reviews
 
 

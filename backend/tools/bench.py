@@ -41,7 +41,6 @@ from backend.tools.bench_serving import (
     PREDICT_PROJECT,
     BenchError,
     MemorySampler,
-    Server,
     check_answer,
     server_env,
 )
@@ -54,6 +53,7 @@ from backend.tools.bench_training import (
     training_runs,
 )
 from backend.tools.datasets import SST2, load_dataset
+from backend.tools.serve_process import ServeError, ServeProcess
 
 PROBE_EXAMPLES = 50  # SST-2 sentences the served classifier's head is fitted on
 THROUGHPUT_TASKS = 500  # tasks per batch size, in at least two requests
@@ -258,7 +258,7 @@ def measure_server(
 ) -> dict:
     """The figures taken over HTTP, with the server's memory sampled all along."""
     say("starting lsbert serve")
-    server = Server(server_env(folder, options.base_model, settings), folder / "serve.log")
+    server = ServeProcess(server_env(folder, options.base_model, settings), folder / "serve.log")
     memory = MemorySampler(server.process.pid)
     bench = Bench(
         server, data.label_config, data.control.field, data.dev, data.train, say,
@@ -277,7 +277,7 @@ def measure_server(
                 training_runs(bench, FIRST_TIMED_PROJECT + i, count)
                 for i, count in enumerate(options.annotations)
             ]
-    except BenchError as error:
+    except ServeError as error:
         raise BenchError(f"{error}\nlsbert serve's log ends with:\n{server.log_tail()}") from None
     finally:
         figures_memory = memory.stop()

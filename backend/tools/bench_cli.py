@@ -108,13 +108,13 @@ def run_bench(args: argparse.Namespace, settings: Settings | None = None) -> int
     """Run the benchmark the options ask for; a one-line error where it cannot run."""
     import requests
 
-    from backend.tools.bench_serving import BenchError
     from backend.tools.datasets import DatasetError
+    from backend.tools.serve_process import ServeError
     from model.errors import ModelError
 
     try:
         return bench_and_write(args, settings or Settings.from_env())
-    except (BenchError, ConfigError, DatasetError) as error:
+    except (ServeError, ConfigError, DatasetError) as error:
         message = str(error)
     except (ModelError, OSError, requests.RequestException) as error:
         message = f"{type(error).__name__}: {error}"

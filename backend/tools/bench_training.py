@@ -10,21 +10,17 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from backend.clock import wait_until
 from backend.tools.bench_serving import (
     BUSY_PROJECT,
     EVENTS_PROJECT,
     POLL,
     PREDICT_PROJECT,
     BenchError,
-    Server,
-    annotation_event,
     check_answer,
-    predict_body,
-    setup_body,
-    start_training,
-    task_body,
-    wait_until,
 )
+from backend.tools.payloads import annotation_event, predict_body, setup_body, start_training, task
+from backend.tools.serve_process import ServeProcess
 
 EXTRA_ANNOTATIONS = 10  # annotations added between the first run and the warm one
 WAITING = ("queued", "deferred")
@@ -36,7 +32,7 @@ Progress = Callable[[str], None]
 class Bench:
     """The server under test and what the requests to it are made of."""
 
-    server: Server
+    server: ServeProcess
     label_config: str
     text_field: str
     dev: list[str]
@@ -46,15 +42,15 @@ class Bench:
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def tasks(self, texts: list[str]) -> list[dict]:
-        return [task_body(next(self.ids), self.text_field, text) for text in texts]
+        return [task(text, next(self.ids), self.text_field) for text in texts]
 
     def predict(self, project: int, texts: list[str]) -> tuple[float, dict]:
         body = predict_body(project, self.tasks(texts), self.label_config)
         return self.server.timed_post("/predict", body)
 
     def annotate(self, project: int, row: tuple[str, list[dict]]) -> float:
-        (task,) = self.tasks([row[0]])
-        event = annotation_event(project, task, row[1], self.label_config)
+        (body,) = self.tasks([row[0]])
+        event = annotation_event(project, body, row[1], body["id"], label_config=self.label_config)
         return self.server.timed_post("/webhook", event)[0]
 
     def setup(self, project: int) -> str:
@@ -108,7 +104,7 @@ def idle_latency(bench: Bench, rounds: int) -> dict[str, dict]:
     return latency_rounds(bench, rounds)
 
 
-def job_status(server: Server, job_id: str) -> dict:
+def job_status(server: ServeProcess, job_id: str) -> dict:
     return server.get(f"/jobs/{job_id}")
 
 
@@ -130,12 +126,17 @@ def busy_latency(bench: Bench, rounds: int, annotations: int) -> dict:
         bench.job_timeout,
         POLL / 4,
         f"training job {job_id} did not start",
+        BenchError,
     )
     figures = latency_rounds(
         bench, rounds, lambda: job_status(server, job_id)["status"] == "running"
     )
     ended = wait_until(
-        lambda: ended_job(server, job_id), bench.job_timeout, POLL, f"job {job_id} did not end"
+        lambda: ended_job(server, job_id),
+        bench.job_timeout,
+        POLL,
+        f"job {job_id} did not end",
+        BenchError,
     )
     if ended["status"] != "finished":
         raise BenchError(f"training job {job_id} {ended['status']}: {ended.get('error')}")
@@ -147,12 +148,12 @@ def busy_latency(bench: Bench, rounds: int, annotations: int) -> dict:
     }
 
 
-def ended_job(server: Server, job_id: str) -> dict | None:
+def ended_job(server: ServeProcess, job_id: str) -> dict | None:
     job = job_status(server, job_id)
     return job if job["status"] in ("finished", "failed", "canceled") else None
 
 
-def check_job(server: Server, job_id: str) -> None:
+def check_job(server: ServeProcess, job_id: str) -> None:
     """Fails fast where a job ended without publishing: no version would ever come."""
     job = ended_job(server, job_id)
     if job is not None and (job["status"] != "finished" or job.get("outcome") != "published"):

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from redis.exceptions import LockNotOwnedError, RedisError
 from redis.lock import Lock
 from rq import get_current_job
 
+from backend.clock import Periodic
 from backend.errors import TrainingSkipped
 from backend.metrics import Metrics
 from backend.settings import Settings
@@ -41,8 +39,11 @@ class ProgressRecorder:
         log.info("job %s %s: %s", self.job.id, stage, details)
 
 
-def renew_until(lock: Lock, stopped: threading.Event) -> None:
-    while not stopped.wait(LOCK_RENEW_EVERY):
+def renewing(lock: Lock) -> Periodic:
+    """Renews a held lock from a thread while a run lasts: if the worker dies, the lock
+    expires within TRAINING_LOCK_TTL instead of blocking the project's next run."""
+
+    def renew() -> bool:
         try:
             lock.reacquire()
         except LockNotOwnedError:
@@ -50,25 +51,12 @@ def renew_until(lock: Lock, stopped: threading.Event) -> None:
                 "lock %s expired under a live run: another run of the project may start",
                 lock.name,
             )
-            return
+            return False
         except RedisError as error:
             log.warning("could not renew lock %s, will retry: %s", lock.name, error)
+        return True
 
-
-@contextmanager
-def kept_alive(lock: Lock) -> Iterator[None]:
-    """Renew a held lock from a thread while the body runs: if the worker dies, the lock
-    expires within TRAINING_LOCK_TTL instead of blocking the project's next run."""
-    stopped = threading.Event()
-    renewer = threading.Thread(
-        target=renew_until, args=(lock, stopped), name="lsbert-lock-renewer", daemon=True
-    )
-    renewer.start()
-    try:
-        yield
-    finally:
-        stopped.set()
-        renewer.join()
+    return Periodic(renew, LOCK_RENEW_EVERY, "lsbert-lock-renewer", wait_first=True)
 
 
 def train_project(project: int, reason: str = "") -> dict:
@@ -81,7 +69,7 @@ def train_project(project: int, reason: str = "") -> dict:
     started = time.monotonic()
     outcome = "failed"
     try:
-        with queue.training_lock(project) as lock, kept_alive(lock):
+        with queue.training_lock(project) as lock, renewing(lock):
             log.info("job %s: training project %s (%s)", job.id, project, reason)
             result = run_training(settings, job.connection, project, ProgressRecorder(job))
         outcome = result.get("outcome", "published")

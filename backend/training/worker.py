@@ -8,10 +8,8 @@ process itself, so torch and the base model's files are loaded once and stay war
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import partial
 
 from redis.exceptions import RedisError
@@ -20,9 +18,11 @@ from rq.job import Job
 from rq.utils import now
 from rq.worker import WorkerStatus
 
+from backend.clock import Periodic
 from backend.redis_store import connect
 from backend.settings import Settings
-from backend.training.queue import QUEUE_NAME, fail_abandoned_jobs
+from backend.training.queue import QUEUE_NAME, TrainingQueue, fail_abandoned_jobs
+from backend.training.upgrade import migrate_legacy_jobs
 
 log = logging.getLogger(__name__)
 # RQ keeps a busy worker's key HEARTBEAT_EVERY + 60 s after each beat: a worker killed in
@@ -84,27 +84,16 @@ class TrainingWorker(SimpleWorker):
             self.last_cleaned_at = now()  # type: ignore[assignment]  # RQ times SWEEP_EVERY from it
 
 
-@contextmanager
-def beating(beat: Callable[[], None], every: float) -> Iterator[None]:
-    """Call `beat` now and every `every` seconds from a thread, until the block ends."""
-    stopped = threading.Event()
+def beating(beat: Callable[[], None], every: float) -> Periodic:
+    """Calls `beat` now and every `every` seconds from a thread, while the job runs."""
 
-    def run() -> None:
-        while True:
-            try:
-                beat()
-            except Exception:  # a dead thread would get the live job failed as abandoned
-                log.exception("heartbeat failed, will retry")
-            if stopped.wait(every):
-                return
+    def guarded() -> None:
+        try:
+            beat()
+        except Exception:  # a dead thread would get the live job failed as abandoned
+            log.exception("heartbeat failed, will retry")
 
-    thread = threading.Thread(target=run, name="lsbert-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stopped.set()
-        thread.join()
+    return Periodic(guarded, every, "lsbert-heartbeat")
 
 
 def run_worker(settings: Settings, burst: bool = False, name: str | None = None) -> bool:
@@ -127,5 +116,6 @@ def run_worker(settings: Settings, burst: bool = False, name: str | None = None)
         settings.worker_torch_threads,
         settings.training_source,
     )
+    migrate_legacy_jobs(redis, TrainingQueue(redis, settings.train_job_timeout))
     # maintenance runs first thing in work(): what dead workers left is failed or released
     return worker.work(burst=burst, logging_level=settings.log_level, with_scheduler=False)
