@@ -1,4 +1,4 @@
-"""The `lsbert` command: serve (all in one), web, worker, simulate, bench."""
+"""The `lsbert` command: serve (all in one), web, worker, simulate, bench, settings."""
 
 from __future__ import annotations
 
@@ -58,10 +58,30 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--name", help="worker name shown in RQ (default: generated)")
     add_simulate_parser(commands)
     add_bench_parser(commands)
+    settings = commands.add_parser(
+        "settings",
+        help="every setting: its value from the environment and its default",
+        description="List every setting (LABEL_STUDIO_URL, REDIS_URL, TRAIN_EPOCHS, ...) with "
+        "the value it has in this environment, secrets shown as ***, and its default. "
+        "--markdown prints the table of docs/settings.md instead (with --essential, the one "
+        "in README.md): regenerate the docs with it after changing a declaration.",
+    )
+    settings.add_argument(
+        "--markdown", action="store_true", help="print the Markdown table the docs hold"
+    )
+    settings.add_argument(
+        "--essential", action="store_true", help="only the settings most deployments set"
+    )
     return parser
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "settings":
+        if args.markdown:
+            sys.stdout.write(Settings.markdown_table(args.essential))
+        else:
+            sys.stdout.write(settings.listing(args.essential))
+        return 0
     if args.command == "simulate":
         return run_simulate(args, settings)
     if args.command == "bench":

@@ -12,12 +12,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from model.config import SpanTrainingConfig
 from model.errors import TrainingDataError
 from model.labels import LabelSpace
 from model.runtime import select_device
@@ -26,7 +27,6 @@ from model.token_classifier import SpanTagger, Windows
 from model.training import (
     ProgressCallback,
     Stage,
-    TrainingConfig,
     TrainingReport,
     check_same_labels,
     run_stage,
@@ -34,37 +34,6 @@ from model.training import (
 )
 
 IGNORED = -100  # cross-entropy's ignore_index: special tokens, padding, unlabelled pieces
-
-
-@dataclass(frozen=True)
-class SpanTrainingConfig:
-    """Hyper-parameters of one span-tagger run; defaults suit a few hundred short texts."""
-
-    epochs: int = 20  # passes over the training windows
-    learning_rate: float = 1e-4  # peak encoder learning rate
-    head_learning_rate: float = 1e-3  # the new linear head learns faster than the encoder
-    batch_size: int = 8  # windows per step: small batches, more steps on few annotations
-    max_length: int = 128  # tokens per window
-    stride: int = 32  # tokens shared by consecutive windows of a long text
-    outside_weight: float = 1.0  # loss weight of the O tag relative to entity tags
-    all_pieces: bool = True  # label every word piece, not only the first of each word
-    word_level: bool = True  # decode whole words (first piece) rather than pieces
-    max_steps: int = 3000  # cap on optimiser steps, so big projects train in bounded time
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    seed: int = 42
-
-    def to_dict(self) -> dict[str, float | int]:
-        return asdict(self)
-
-    def stage_config(self) -> TrainingConfig:
-        """The settings `run_stage` reads, in the classifier's config type."""
-        return TrainingConfig(
-            max_steps=self.max_steps,
-            warmup_ratio=self.warmup_ratio,
-            weight_decay=self.weight_decay,
-            seed=self.seed,
-        )
 
 
 @dataclass

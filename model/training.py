@@ -16,37 +16,17 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from model.classifier import TextClassifier
+from model.config import TrainingConfig
 from model.errors import TrainingDataError
 from model.labels import LabelSpace
 from model.runtime import select_device
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    """Hyper-parameters of one training run; the defaults suit a few dozen to a few
-    thousand labels on a CPU."""
-
-    epochs: int = 8  # passes of the pair stage over the annotations (0: probe only)
-    learning_rate: float = 1e-4  # peak learning rate of the pair stage
-    batch_size: int = 32  # texts per step; the pair stage compares all pairs of a batch
-    finetune_epochs: int = 0  # passes of cross-entropy fine-tuning after the probe
-    finetune_learning_rate: float = 5e-5  # peak encoder learning rate there; the head gets 10x
-    max_length: int = 128  # tokens per text; longer texts are truncated
-    max_steps: int = 1500  # cap on optimiser steps per stage, so big projects train in bounded time
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    probe_l2: float = 1e-3  # L2 penalty of the linear probe
-    seed: int = 42
-
-    def to_dict(self) -> dict[str, float | int]:
-        return asdict(self)
 
 
 @dataclass

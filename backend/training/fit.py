@@ -9,11 +9,10 @@ from backend.errors import TrainingSkipped
 from backend.label_config import CHOICES, Control
 from backend.settings import Settings
 from backend.training.examples import Examples
+from model.config import SpanTrainingConfig, TrainingConfig
 
 
-def training_config(settings: Settings):  # type: ignore[no-untyped-def]
-    from model.training import TrainingConfig
-
+def training_config(settings: Settings) -> TrainingConfig:
     return TrainingConfig(
         epochs=settings.train_epochs,
         learning_rate=settings.train_learning_rate,
@@ -30,9 +29,10 @@ def describe_skips(examples: Examples) -> str:
     return ", ".join(f"{n} {reason}" for reason, n in examples.skipped.most_common()) or "none"
 
 
-def span_training_config(settings: Settings):  # type: ignore[no-untyped-def]
-    from model.span_training import SpanTrainingConfig
-
+def span_training_config(settings: Settings) -> SpanTrainingConfig:
+    # max_length stays the span config's own, though it equals TRAIN_MAX_LENGTH's default:
+    # TRAIN_MAX_LENGTH truncates classifier texts, whereas span texts are split into
+    # overlapping windows, so passing it would change span models for anyone who sets it.
     return SpanTrainingConfig(
         epochs=settings.train_span_epochs,
         max_steps=settings.train_max_steps,
