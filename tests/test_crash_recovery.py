@@ -13,11 +13,11 @@ from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
-from backend.training import jobs
 from backend.metrics import Metrics
 from backend.settings import Settings
 from backend.store import STAGING_PREFIX, VERSION_FILE, ModelStore
 from backend.tools.payloads import predict_body, task
+from backend.training import jobs
 from backend.training.queue import (
     ABANDONED,
     QUEUE_NAME,

@@ -7,8 +7,8 @@ from typing import get_type_hints
 import pytest
 
 from backend.errors import ConfigError
-from backend.setting_fields import declarations, plain
 from backend.settings import Settings, markdown_table
+from backend.settings.fields import declarations, plain
 from backend.training.fit import span_training_config, training_config
 from model.config import SpanTrainingConfig, TrainingConfig
 from tests.conftest import LSBERT, REPO, child_env
@@ -172,4 +172,4 @@ def test_nothing_else_reads_the_environment_for_settings() -> None:
         for path in sorted((REPO / folder).rglob("*.py"))
         if reads.search(path.read_text())
     ]
-    assert readers == ["backend/setting_fields.py"]
+    assert readers == ["backend/settings/fields.py"]

