@@ -1,2 +1,32 @@
-"""Everything around the model: settings, Label Studio's ML backend protocol over HTTP,
-the training queue and worker, the Label Studio API client and the model store."""
+"""Everything around the model (model/ is the pure ML): how Label Studio reaches it, how it
+learns in the background, and the shared core both sides stand on.
+
+    web/       the HTTP side, in web processes: Label Studio's protocol (/health, /setup,
+               /predict, /webhook), /versions with rollback, /jobs, /metrics, the cache of
+               served models. It answers at once and never trains: it enqueues.
+    training/  the worker side: triggers, the RQ queue and worker, the job, one run
+               (project data, held-out split, a challenger per control, the policy that
+               decides which version serves), and jobs queued by earlier releases.
+    serve/     `lsbert serve`: an embedded Redis, the web server and a worker as children.
+    tools/     `lsbert simulate` and `lsbert bench`: measuring tools, with their data
+               readers, plots and the Label Studio request bodies they send.
+    settings/  every setting, declared once by group.
+    cli.py     the `lsbert` command: the one place that starts each side.
+    the core:  errors, logs, clock (time formats, waits, periodic threads), redis_store
+               (every Redis key), store (version folders and the current pointer),
+               version_record (what a version.json holds), label_config, labelstudio (the
+               API client), metrics.
+
+Import rules, checked by tests/test_architecture.py: model/ never imports backend/, Flask,
+RQ or Redis; the core imports no side; training/ never imports web/; web/ reaches training/
+only to enqueue (training.queue, training.triggers) and never reaches the int8 exporter;
+nothing but cli.py imports tools/; there is no import cycle.
+
+Follow one annotation: POST /webhook (web.protocol) -> web.webhooks counts the change
+(redis_store.AnnotationChanges) and asks training.triggers whether to train -> enqueue on
+training.queue -> an RQ worker (training.worker) runs training.jobs.train_project ->
+training.run reads the annotations (training.project_data), trains a challenger per
+control (training.challenger), which training.policy accepts or rejects -> store.publish
+writes the version folder and moves `current` -> every web process's model cache
+(web.model_cache) sees the pointer move and serves the new version at its next /predict.
+"""

@@ -14,18 +14,22 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from backend.metrics import Metrics
+from backend.redis_store import TRAINING_LOCK, project_key
 from backend.settings import Settings
 from backend.store import STAGING_PREFIX, VERSION_FILE, ModelStore
 from backend.tools.payloads import predict_body, task
 from backend.training import jobs
 from backend.training.queue import (
     ABANDONED,
+    JOB_FUNCTION,
     QUEUE_NAME,
     TRAINING_LOCK_TTL,
     TrainingQueue,
     TrainingRequest,
     fail_abandoned_jobs,
 )
+from backend.training.upgrade import migrate_legacy_jobs
+from backend.training.worker import run_worker
 from backend.web.app import create_app
 from model.loading import load_model
 from tests.conftest import SENTIMENT_CONFIG, WorkerProcess, wait_for
@@ -111,7 +115,7 @@ def test_a_worker_killed_mid_training_leaves_the_version_and_the_next_run_publis
         slow_worker.stop()
 
     # the lock expires within a minute rather than with the job timeout
-    lock_ttl = redis.pttl(f"lsbert:project:{PROJECT}:training_lock")
+    lock_ttl = redis.pttl(project_key(PROJECT, TRAINING_LOCK))
     assert 0 < lock_ttl <= TRAINING_LOCK_TTL * 1000
     # RQ cannot tell yet: the killed job is STARTED, the served version untouched
     assert Job.fetch(killed_id, connection=redis).get_status() == JobStatus.STARTED
@@ -225,3 +229,36 @@ def test_the_training_lock_is_renewed_while_the_run_lasts_then_left_alone(  # ty
         assert redis.pttl(lock.name) > TRAINING_LOCK_TTL * 1000 - 1500
     assert redis.get(lock.name) is None
     assert not any(t.name == "lsbert-lock-renewer" for t in threading.enumerate())
+
+
+def test_jobs_an_earlier_release_queued_run_as_todays_after_an_upgrade(
+    redis: Redis, settings: Settings
+) -> None:
+    """Before the sub-packages, the job function was backend.jobs.train_project: a worker
+    of this release replaces such waiting jobs, without deserialising them, and runs them."""
+    queue = Queue(QUEUE_NAME, connection=redis)
+    old = queue.enqueue_call(
+        "backend.jobs.train_project",
+        args=(4,),
+        kwargs={"reason": "start_training: always trains"},
+        description="train project 4 (start_training: always trains)",
+    )
+    ours = TrainingQueue(redis, 60).request(6, "annotation_created: ours")
+    assert migrate_legacy_jobs(redis, TrainingQueue(redis, 60)) == [4]
+    assert not redis.exists(old.key)
+    waiting = [Job.fetch(job_id, connection=redis) for job_id in queue.get_job_ids()]
+    assert [(j.func_name, j.args[0]) for j in waiting] == [(JOB_FUNCTION, 6), (JOB_FUNCTION, 4)]
+    assert waiting[0].id == ours.job_id
+    assert waiting[1].kwargs["reason"] == (
+        "start_training: always trains (queued before an upgrade)"
+    )
+    assert migrate_legacy_jobs(redis, TrainingQueue(redis, 60)) == []  # once only
+
+    queue.enqueue_call("backend.jobs.train_project", args=(4,), description="train project 4 (x)")
+    run_worker(settings, burst=True)  # migrates at start, then runs today's jobs
+    ended = [
+        Job.fetch(i, connection=redis)
+        for i in FailedJobRegistry(QUEUE_NAME, connection=redis).get_job_ids()
+    ]
+    assert {j.func_name for j in ended} == {JOB_FUNCTION}  # no label config known: failed
+    assert all("no label config known" in (j.latest_result().exc_string or "") for j in ended)

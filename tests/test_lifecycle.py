@@ -6,18 +6,21 @@ the worker adds nothing; the poisoned round and the burst go through a real work
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 
 import pytest
 from redis import Redis
 
+from backend.redis_store import LABEL_CONFIG, project_key
 from backend.settings import Settings
 from backend.store import ModelStore
 from backend.tools.payloads import annotation_webhook, predict_body, setup_body, task
 from backend.training.holdout import is_held_out
 from backend.training.policy import decide
 from backend.training.run import run_training
+from backend.version_record import WARM, StartPlan
 from backend.web.app import create_app
 from tests.conftest import SENTIMENT_CONFIG, WorkerProcess, wait_for
 from tests.test_training_loop import finished_job, version_of, webhook
@@ -218,6 +221,29 @@ def test_warm_start_takes_fewer_steps_than_a_full_retrain(  # type: ignore[no-un
     print(f"warm {warm_record['seconds']} s, full {full_record['seconds']} s of training")
 
 
+def test_two_rejected_warm_starts_make_the_next_run_start_in_full(  # type: ignore[no-untyped-def]
+    app_client, lifecycle_settings: Settings, redis: Redis
+) -> None:
+    """The policy's rule (tests/test_policy.py) as the run applies it to the store: after
+    two warm-started challengers in a row were rejected, every control starts afresh."""
+    Annotated(app_client, synthetic_reviews(30, seed=4))
+    first = run_training(lifecycle_settings, redis, PROJECT)["version"]
+    store = ModelStore(lifecycle_settings.model_dir)
+    rejected = []
+    for _ in range(2):  # two challengers as a warm start makes them, turned away
+        record = store.read_version(PROJECT, first)
+        for control in record.controls:
+            control.start = StartPlan(WARM, f"continues from {first}", first)
+        with store.staging(PROJECT) as staged:
+            shutil.copytree(store.version_dir(PROJECT, first), staged, dirs_exist_ok=True)
+            rejected.append(store.publish(PROJECT, staged, record, make_current=False))
+    after = run_training(lifecycle_settings, redis, PROJECT)
+    entry = store.read_version(PROJECT, after["version"]).controls[0]
+    assert entry.start.mode == "full"
+    assert f"warm-started challengers ({', '.join(rejected)}) were rejected" in entry.start.reason
+    assert entry.epochs == lifecycle_settings.train_epochs
+
+
 def test_a_changed_label_set_restarts_the_comparison(  # type: ignore[no-untyped-def]
     app_client, lifecycle_settings: Settings, redis: Redis
 ) -> None:
@@ -225,7 +251,7 @@ def test_a_changed_label_set_restarts_the_comparison(  # type: ignore[no-untyped
     run_training(lifecycle_settings, redis, PROJECT)
     app_client.post("/setup", json=setup_body(PROJECT, THREE_LABELS))
     wait_for(
-        lambda: "Neutral" in (redis.get(f"lsbert:project:{PROJECT}:label_config") or b"").decode(),
+        lambda: "Neutral" in (redis.get(project_key(PROJECT, LABEL_CONFIG)) or b"").decode(),
         5,
     )
     changed = run_training(lifecycle_settings, redis, PROJECT)

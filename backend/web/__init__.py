@@ -1,0 +1,8 @@
+"""The HTTP side: what Label Studio calls (/health, /setup, /predict, /webhook), and the
+JSON a person or a dashboard reads (/versions with rollback, /jobs, /metrics).
+
+Runs in web processes under gunicorn (server.py), built by app.create_app, the one
+composition root. Every route answers in milliseconds or within a prediction: training is
+only enqueued (training.queue), never run here. Served models are loaded on first use and
+swapped when the store's `current` pointer moves (model_cache.py).
+"""
