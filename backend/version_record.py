@@ -139,7 +139,10 @@ class ControlRecord:
     examples: int = 0  # training examples (the held-out tasks not included)
     label_counts: dict[str, int] = field(default_factory=dict)
     left_out: dict[str, int] = field(default_factory=dict)
-    task_ids: list[int] = field(default_factory=list)
+    task_ids: list[int] = field(default_factory=list)  # trained on
+    # task id (as text) -> its target's key, for the trained and the held-out tasks: what
+    # the next run compares labels with (not kept before the gate weighed evidence)
+    targets: dict[str, str] = field(default_factory=dict)
     steps: int = 0
     epochs: int = 0
     final_loss: float | None = None

@@ -7,15 +7,27 @@ import pytest
 
 from backend.label_config import CHOICES, LABELS, Control
 from backend.training.policy import (
-    comparison_set,
+    Comparison,
+    ComparisonPlan,
     decide,
     full_retrain_reason,
     label_set_change,
+    plan_comparison,
     plan_start,
+    superset_gap,
     version_decision,
 )
 from backend.training.triggers import verdict
-from backend.version_record import FULL, WARM, ControlRecord, Decision, StartPlan, VersionRecord
+from backend.version_record import (
+    FULL,
+    WARM,
+    ControlRecord,
+    Decision,
+    HeldOut,
+    StartPlan,
+    VersionRecord,
+)
+from model.paired import paired_difference, task_counts
 
 SENTIMENT = Control(CHOICES, "sentiment", "text", "text", ("Positive", "Negative"))
 NEUTRAL_TOO = Control(CHOICES, "sentiment", "text", "text", ("Positive", "Negative", "Neutral"))
@@ -96,51 +108,155 @@ def test_full_retrain_reason(
     assert found is None if expected is None else expected in (found or "")
 
 
+def held(*tasks: int, key: str = "Positive") -> dict[int, str]:
+    return dict.fromkeys(tasks, key)
+
+
+WARM_FROM_V1 = StartPlan(WARM, "continues from v1", "v1")
+
+
 @pytest.mark.parametrize(
-    ("champion", "previous", "control", "held_out", "positions", "why"),
+    ("champion", "previous", "control", "why"),
     [
-        (None, None, SENTIMENT, [1, 2], None, "the first version of the project"),
-        ("v1", trained(), NEUTRAL_TOO, [1, 2], None, "changed from"),
-        ("v1", trained(), SENTIMENT, None, None, "fewer than 20 annotated tasks"),
-        ("v1", trained([1, 2]), SENTIMENT, [1, 2], None, "trained on every held-out task"),
-        ("v1", trained([2, 9]), SENTIMENT, [1, 2, 3], [0, 2], None),  # seen tasks left out
-        ("v1", trained([9]), SENTIMENT, [1, 2, 3], [0, 1, 2], None),
+        (None, None, SENTIMENT, "the first version of the project"),
+        ("v1", trained(), NEUTRAL_TOO, "label set of 'sentiment' changed"),
+        ("v1", None, SENTIMENT, "has no model for 'sentiment'; the comparison restarts"),
     ],
 )
-def test_comparison_set(  # type: ignore[no-untyped-def]
-    champion, previous, control, held_out, positions, why
+def test_no_comparison_where_there_is_no_champion_to_compare(  # type: ignore[no-untyped-def]
+    champion, previous, control, why
 ) -> None:
-    found, reason = comparison_set(champion, previous, control, held_out, 20)
-    assert found == positions
-    assert (reason is None) if why is None else why in reason
+    found = plan_comparison(champion, previous, control, WARM_FROM_V1, held(1, 2), held(3))
+    assert isinstance(found, str) and why in found
 
 
-def scores(value: float, metric: str = "macro_f1") -> dict:
-    return {"metric": metric, "value": value}
+def champion_of(trained_on: list[int], judged_on: list[int], labels: dict[int, str]):  # type: ignore[no-untyped-def]
+    scores = {"metric": "macro_f1", "value": 0.8}
+    record = trained(trained_on, held_out=HeldOut(judged_on, scores))
+    record.targets = {str(task): key for task, key in labels.items()}
+    return record
+
+
+def test_the_comparison_leaves_out_seen_relabelled_and_suspect_tasks() -> None:
+    labels = {1: "Positive", 2: "Negative", 5: "Positive", 6: "Negative", 7: "Positive"}
+    previous = champion_of([1, 2], [5, 6, 7], labels)
+    now = {**held(2, 5, 6, 7, 8, 9), 6: "Positive"}  # 6 relabelled; 2 moved to held out
+    plan = plan_comparison("v1", previous, SENTIMENT, WARM_FROM_V1, now, held(1), [9])
+    assert isinstance(plan, ComparisonPlan)
+    assert plan.held_out == [1, 3, 4]  # positions of tasks 5, 7 and 8 in `now`
+    assert plan.own_held_out == [1, 2, 3]  # tasks 5, 6 and 7: the champion was judged on them
+    assert plan.changed == (6,) and plan.champion_then == 0.8
+    assert plan.left_out == {
+        "the current version trained on": 1,
+        "relabelled since the current version was judged": 1,
+        "with a suspect label": 1,
+    }
+    assert plan.new == []
+    assert plan.not_superset == "the labels of 1 tasks the current version trained on changed"
+
+
+def test_few_held_out_tasks_bring_in_the_tasks_annotated_since_the_champion() -> None:
+    previous = champion_of([1, 2], [5], {1: "Positive", 2: "Positive", 5: "Positive"})
+    train = held(1, 2, 10, 11, 12)
+    plenty = plan_comparison("v1", previous, SENTIMENT, WARM_FROM_V1, held(5), train, min_tasks=1)
+    few = plan_comparison("v1", previous, SENTIMENT, WARM_FROM_V1, held(5), train, min_tasks=30)
+    assert isinstance(plenty, ComparisonPlan) and plenty.new == []
+    assert isinstance(few, ComparisonPlan) and few.new == [2, 3, 4]  # tasks 10, 11 and 12
+    assert few.not_superset is None
 
 
 @pytest.mark.parametrize(
-    ("new", "old", "tolerance", "accepted", "reason"),
+    ("now", "plan", "gap"),
     [
-        (0.70, 0.75, 0.01, False, "macro_f1 0.700 on 20 held-out tasks is 0.050 below"),
-        (0.70, 0.75, 0.06, True, "against 0.750 for the current version"),
-        (0.75, 0.75, 0.0, True, "macro_f1 0.750 on 20 held-out tasks"),  # a tie serves
-        (0.749, 0.75, 0.0, False, "more than the tolerance of 0.000"),
-        (0.90, 0.50, 0.01, True, "0.900 on 20 held-out tasks"),
+        (held(1, 2, 3), WARM_FROM_V1, None),  # more labels, none changed
+        (held(1, 2), StartPlan(FULL, "asked"), None),  # a full start on the same labels
+        ({**held(1, 2), 2: "Negative"}, WARM_FROM_V1, "the labels of 1 tasks"),
+        (held(1), WARM_FROM_V1, "1 annotations it trained on were removed"),
+        (held(1, 2), StartPlan(WARM, "", "v0"), "warm-started from v0, not from v1"),
     ],
 )
-def test_decide(new: float, old: float, tolerance: float, accepted: bool, reason: str) -> None:
-    decision = decide(scores(new), scores(old), 20, tolerance, None)
-    assert decision.accepted is accepted and reason in decision.reason
-    assert (decision.metric, decision.challenger, decision.champion) == ("macro_f1", new, old)
-    assert decision.compared_tasks == 20
+def test_superset_gap(now: dict[int, str], plan: StartPlan, gap: str | None) -> None:
+    previous = champion_of([1, 2], [], {1: "Positive", 2: "Positive"})
+    found = superset_gap("v1", previous, plan, now)
+    assert found is None if gap is None else gap in (found or "")
 
 
-def test_decide_without_comparison_accepts_and_says_why() -> None:
-    first = decide(scores(0.1), None, 0, 0.01, "the first version of the project")
+def test_a_record_from_before_targets_were_kept_tells_only_removals() -> None:
+    previous = trained([1, 2])  # no targets
+    assert superset_gap("v1", previous, WARM_FROM_V1, held(1, 2, key="Negative")) is None
+    assert "removed" in (superset_gap("v1", previous, WARM_FROM_V1, held(1)) or "")
+
+
+def difference(only_new: int, only_old: int, same: int = 20):  # type: ignore[no-untyped-def]
+    """Challenger and champion on hand-made tasks: `only_new` tasks only the challenger gets
+    right, `only_old` only the champion, `same` both."""
+    gold = [["Positive"]] * (only_new + only_old + same)
+    new = [["Positive"]] * only_new + [["Negative"]] * only_old + [["Positive"]] * same
+    old = [["Negative"]] * only_new + [["Positive"]] * only_old + [["Positive"]] * same
+    labels = ["Positive", "Negative"]
+    return paired_difference(
+        task_counts(new, gold, labels), task_counts(old, gold, labels), "macro_f1", 0.9
+    )
+
+
+@pytest.mark.parametrize(
+    ("only_new", "only_old", "same", "superset", "accepted", "phrase"),
+    [
+        (0, 0, 20, True, True, "does not say the current version is better"),  # a tie serves
+        (1, 3, 6, True, True, "does not say"),  # on 10 tasks, 2 more for the champion is noise
+        (0, 8, 42, True, False, "the current version is better"),  # on 50 tasks, clear
+        (30, 0, 470, True, True, "does not say"),
+        (0, 40, 460, True, False, "the current version is better"),  # 500 tasks, 8 points
+        (0, 0, 20, False, True, "shown at least as good"),  # relabelled, same answers
+        (1, 0, 9, False, True, "shown at least as good"),
+        (0, 1, 9, False, False, "rejected (inconclusive)"),  # one task worse of ten
+        (3, 3, 14, False, False, "rejected (inconclusive)"),  # a wash on 20 is no evidence
+        (0, 10, 10, False, False, "rejected (worse)"),
+    ],
+)
+def test_decide(  # type: ignore[no-untyped-def]
+    only_new, only_old, same, superset, accepted, phrase
+) -> None:
+    comparison = Comparison(
+        difference(only_new, only_old, same),
+        None if superset else "the labels of 3 tasks the current version trained on changed",
+        held_out=only_new + only_old + same,
+    )
+    decision = decide(comparison, tolerance=0.02, confidence=0.9, no_comparison=None)
+    assert decision.accepted is accepted and phrase in decision.reason, decision.reason
+    assert decision.compared_tasks == only_new + only_old + same
+    evidence = decision.extra["evidence"]
+    assert (evidence["challenger_only"], evidence["champion_only"]) == (only_new, only_old)
+    assert decision.extra["rule"] == ("superset" if superset else "at-least-as-good")
+    if not accepted and not superset:
+        assert "POST /versions/<this version>/activate" in decision.reason
+
+
+def test_decide_without_comparison_and_without_tasks() -> None:
+    first = decide(None, 0.02, 0.9, "the first version of the project")
     assert first.accepted and first.reason.endswith("the first version of the project")
-    one = decide(scores(0.7), scores(0.8), 1, 0.01, None)
-    assert "on 1 held-out task " in one.reason
+    left = {"the current version trained on": 4}
+    grown = decide(Comparison(None, None, left_out=left), 0.02, 0.9, None)
+    assert grown.accepted and "no task is left to compare" in grown.reason
+    assert "Left out: 4 tasks the current version trained on" in grown.reason
+    shrunk = decide(Comparison(None, "12 annotations it trained on were removed"), 0.02, 0.9, None)
+    assert not shrunk.accepted and "12 annotations it trained on were removed" in shrunk.reason
+
+
+def test_a_collapsed_champion_is_reported_as_relabelling() -> None:
+    comparison = Comparison(
+        difference(5, 0, 5),
+        "the labels of 5 tasks the current version trained on changed",
+        changed=(1, 2, 3),
+        champion_then=0.86,
+        champion_now=0.25,
+    )
+    decision = decide(comparison, 0.02, 0.9, None)
+    assert comparison.relabelled
+    assert "fell from 0.860 to 0.250 with today's labels: a sign of relabelling" in decision.reason
+    assert decision.extra["evidence"]["relabelling_suspected"] is True
+    steady = Comparison(difference(1, 1), None, changed=(1,), champion_then=0.8, champion_now=0.75)
+    assert not steady.relabelled
 
 
 def test_a_version_serves_only_if_every_control_passed() -> None:

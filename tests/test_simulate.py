@@ -103,7 +103,7 @@ def test_rounds_train_score_and_gate_every_ordering_and_seed(
         assert [r["start"]["mode"] for r in rows] == ["full", "warm", "warm"]
         # the project's own rules: nothing held out below 20 annotated tasks, then a share
         assert "first version" in rows[0]["decision"]["reason"]
-        assert "none held out yet" in rows[1]["decision"]["reason"]
+        assert "no task is left to compare them on" in rows[1]["decision"]["reason"]
         assert [r["held_out"] for r in rows[:2]] == [0, 0] and rows[2]["held_out"] > 0
         # compared on the held-out tasks the champion (trained on all of 16) never saw
         assert rows[2]["decision"]["compared_tasks"] <= rows[2]["held_out"]

@@ -125,26 +125,50 @@ class TrainingSettings:
     holdout_min_annotations: int = LIFECYCLE.setting(
         "HOLDOUT_MIN_ANNOTATIONS",
         20,
-        "below this many annotated tasks, everything trains, nothing is held out and new "
-        "versions serve without comparison",
+        "below this many annotated tasks, every task trains but those held out before "
+        "(versions are then compared on tasks annotated since, out of fold)",
         minimum=2,
+    )
+    holdout_min_per_label: int = LIFECYCLE.setting(
+        "HOLDOUT_MIN_PER_LABEL",
+        2,
+        "held-out tasks each label gets at least, where it keeps twice as many for training "
+        "(0: the share alone decides)",
+        minimum=0,
     )
     cross_validation_folds: int = LIFECYCLE.setting(
         "CROSS_VALIDATION_FOLDS",
         3,
-        "below `HOLDOUT_MIN_ANNOTATIONS`, folds of a cross-validated quality estimate "
-        "recorded with each version, never used to choose one (one extra training per "
-        "fold; 0 or 1: none)",
+        "folds of the out-of-fold answers that compare versions on tasks annotated since the "
+        "current one, where held-out tasks are fewer than `GATE_MIN_TASKS`, and estimate "
+        "small projects' quality (one extra training per fold; 0 or 1: none)",
         minimum=0,
+    )
+    gate_min_tasks: int = LIFECYCLE.setting(
+        "GATE_MIN_TASKS",
+        30,
+        "held-out tasks a comparison wants before it stops adding the tasks annotated since "
+        "the current version, scored out of fold (0: held-out tasks only)",
+        minimum=0,
+    )
+    gate_confidence: float = LIFECYCLE.setting(
+        "GATE_CONFIDENCE",
+        0.9,
+        "how sure the gate must be: a new version trained on more labels is rejected only if "
+        "the current one is better at this confidence; one on changed or removed labels "
+        "serves only if shown at least as good at it (docs/lifecycle.md: what it means at 10, "
+        "50 and 500 tasks)",
+        minimum=0.5,
+        maximum=0.999,
+        too_large="leaves no room for evidence: use a confidence between 0.5 and 0.999",
     )
     gate_tolerance: float = LIFECYCLE.setting(
         "GATE_TOLERANCE",
-        0.01,
-        "how far a new version's held-out score may fall below the current version's and "
-        "still serve (0.01: one point of F1; 0 to 1)",
+        0.02,
+        "a difference of the metric the gate treats as none (0.02: two points of F1; 0 to 1)",
         minimum=0.0,
         maximum=1,
-        too_large="is a share of the metric, not points: use e.g. 0.01 for one point",
+        too_large="is a share of the metric, not points: use e.g. 0.02 for two points",
     )
     keep_versions: int = LIFECYCLE.setting(
         "KEEP_VERSIONS",

@@ -17,7 +17,6 @@ from backend.errors import TrainingSkipped
 from backend.label_config import CHOICES, Control, parse_label_config
 from backend.settings import Settings
 from backend.store import ModelStore
-from backend.training.challenger import scores
 from backend.training.examples import Examples, task_text
 from backend.training.project_data import ProjectData
 from backend.training.run import RunOutcome, train_version
@@ -142,6 +141,12 @@ class Replay:
             "value": served["value"] if served else None,
             "evaluation": served,
         }
+
+
+def scores(model, examples: Examples) -> dict:  # type: ignore[no-untyped-def]
+    from model.evaluation import evaluation_record
+
+    return evaluation_record(model.evaluate(examples.texts, examples.targets))
 
 
 def most_uncertain_first(

@@ -1,5 +1,5 @@
 """One control's challenger: trained on its training part, saved, exported for serving,
-scored with the champion on the held-out part, and judged by the policy."""
+scored with the champion on the tasks the policy chose, and judged by the policy."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from pathlib import Path
 from backend.label_config import CHOICES, Control
 from backend.settings import Settings
 from backend.store import ModelStore
+from backend.training.answers import Answer, answers, scores_of
 from backend.training.cross_validation import cross_validate
+from backend.training.evidence import compared
 from backend.training.examples import Examples
 from backend.training.fit import train_control
-from backend.training.holdout import split_examples, subset
-from backend.training.policy import comparison_set, decide
+from backend.training.holdout import split_examples
+from backend.training.policy import ComparisonPlan, decide, plan_comparison
 from backend.version_record import (
     WARM,
     ControlRecord,
@@ -29,7 +31,7 @@ Progress = Callable[[str, dict], None]
 
 @dataclass
 class Champion:
-    """The version serving when the run started: what the challenger must not fall below."""
+    """The version serving when the run started: what the challenger is compared with."""
 
     version: str | None
     record: VersionRecord | None
@@ -62,22 +64,26 @@ class ControlRun:
     champion: Champion
     project: int
     settings: Settings
+    suspects: tuple[int, ...] = ()  # task ids whose label quality control doubts
 
 
-def scores(model, examples: Examples) -> dict:  # type: ignore[no-untyped-def]
-    from model.evaluation import evaluation_record
-
-    return evaluation_record(model.evaluate(examples.texts, examples.targets))
-
-
-def champion_scores(run: ControlRun, compared: Examples) -> dict:
+def champion_answers(
+    run: ControlRun, plan: ComparisonPlan, held_out: Examples | None, train: Examples
+) -> dict[int, Answer]:
+    """What the champion says of every task the comparison needs, by task id; read before
+    the challenger trains, so the two models are never in memory together."""
     from model.loading import load_model
     from model.runtime import select_device
 
+    rows = [(held_out, i) for i in {*plan.held_out, *plan.own_held_out}] if held_out else []
+    rows += [(train, i) for i in plan.new]
+    if not rows:
+        return {}
     folder = run.champion.model_folder(run.control)
-    assert folder is not None  # comparison_set only compares where the champion has a model
-    where = str(select_device(run.settings.device))
-    return scores(load_model(run.control.kind, folder, where), compared)
+    assert folder is not None  # a plan exists only where the champion has this control
+    model = load_model(run.control.kind, folder, str(select_device(run.settings.device)))
+    said = answers(model, run.control, [part.texts[i] for part, i in rows])
+    return {part.task_ids[i]: answer for (part, i), answer in zip(rows, said, strict=True)}
 
 
 def train_challenger(
@@ -85,19 +91,28 @@ def train_challenger(
 ) -> ControlRecord:
     """Train, save and judge one control's model; the record says all of it."""
     control, settings = run.control, run.settings
-    train, held_out = split_examples(
-        run.examples, run.project, settings.holdout_share, settings.holdout_min_annotations
-    )
     previous = run.champion.entry(control)
-    positions, no_comparison = comparison_set(
+    train, held_out = split_examples(
+        run.examples,
+        run.project,
+        settings.holdout_share,
+        settings.holdout_min_annotations,
+        kept=previous.held_out.task_ids if previous else (),
+        per_label=settings.holdout_min_per_label,
+    )
+    plan = plan_comparison(
         run.champion.version,
         previous,
         control,
-        held_out.task_ids if held_out is not None else None,
-        settings.holdout_min_annotations,
+        run.plan,
+        held_out.keys() if held_out is not None else {},
+        train.keys(),
+        run.suspects,
+        settings.gate_min_tasks if settings.cross_validation_folds >= 2 else 0,
     )
-    compared = subset(held_out, positions) if held_out is not None and positions else None
-    old = champion_scores(run, compared) if compared is not None else None
+    champion = (
+        champion_answers(run, plan, held_out, train) if isinstance(plan, ComparisonPlan) else {}
+    )
     report_progress = (
         (lambda p: progress("training", {"control": control.name, **vars(p)})) if progress else None
     )
@@ -105,32 +120,37 @@ def train_challenger(
     model, report = train_control(base_model, control, train, settings, report_progress, start_from)
     model.save(folder)
     record = control_record(control, folder.name, train, report, run.plan)
+    record.targets = {
+        str(t): key for t, key in {**train.keys(), **(held_out.keys() if held_out else {})}.items()
+    }
     if control.kind == CHOICES and settings.exports_int8:
         from model.int8_export import export_int8
 
         texts = [*(held_out.texts if held_out is not None else []), *train.texts]
         record.inference = Inference.from_dict(export_int8(model, folder, texts))
-    record.held_out = held_out_record(model, held_out, settings)
-    if held_out is None:
-        record.held_out.cross_validation = cross_validate(base_model, control, train, settings)
-    new = None
-    if compared is not None:
-        new = (
-            record.held_out.scores
-            if len(compared) == len(held_out or ())
-            else scores(model, compared)
-        )
-    count = len(compared) if compared is not None else 0
-    record.decision = decide(new, old, count, settings.gate_tolerance, no_comparison)
+    mine = answers(model, control, held_out.texts) if held_out is not None else []
+    record.held_out = held_out_record(control, mine, held_out, settings)
+    out_of_fold = None
+    if held_out is None or (isinstance(plan, ComparisonPlan) and plan.new):
+        out_of_fold = cross_validate(base_model, control, train, settings, start_from)
+        if held_out is None:
+            record.held_out.cross_validation = out_of_fold.record
+    if isinstance(plan, str):
+        record.decision = decide(None, settings.gate_tolerance, settings.gate_confidence, plan)
+        return record
+    comparison = compared(plan, control, held_out, train, mine, champion, out_of_fold, settings)
+    record.decision = decide(comparison, settings.gate_tolerance, settings.gate_confidence, None)
     return record
 
 
-def held_out_record(model, held_out: Examples | None, settings: Settings) -> HeldOut:  # type: ignore[no-untyped-def]
+def held_out_record(
+    control: Control, given: list[Answer], held_out: Examples | None, settings: Settings
+) -> HeldOut:
     if held_out is None:
         return HeldOut(
             skipped=f"held out only from {settings.holdout_min_annotations} annotated tasks on"
         )
-    return HeldOut(held_out.task_ids, scores(model, held_out))
+    return HeldOut(held_out.task_ids, scores_of(control, given, held_out))
 
 
 def control_record(

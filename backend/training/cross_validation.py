@@ -1,21 +1,32 @@
-"""A quality estimate for projects too small to hold tasks out: k-fold cross-validation.
+"""Out-of-fold answers of a challenger's recipe: k extra models, each trained on all folds
+of the training part but one and asked about that one.
 
-Below HOLDOUT_MIN_ANNOTATIONS every annotation is needed for training, so the version's
-figure comes from k extra models, each trained from BASE_MODEL on all folds but one and
-scored on that one. It describes the recipe on this data, not the served model itself,
-and so it is recorded, never used to gate.
+They serve twice. Below HOLDOUT_MIN_ANNOTATIONS, where nothing is held out, their score is
+the version's quality estimate (of the recipe on this data, not of the served model). And
+where the held-out tasks the champion never saw are too few to decide on, the tasks
+annotated since the champion, which it never saw either, are compared too: the champion's
+answers against these out-of-fold ones, in pairs.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from backend.errors import TrainingSkipped
 from backend.label_config import Control
 from backend.settings import Settings
+from backend.training.answers import Answer, answers, scores_of
 from backend.training.examples import Examples
 from backend.training.fit import train_control
 from backend.training.holdout import subset
+
+
+@dataclass
+class OutOfFold:
+    answers: dict[int, Answer] = field(default_factory=dict)  # training position -> answer
+    record: dict = field(default_factory=dict)  # what the version records of it
 
 
 def fold_order(task_ids: list[int]) -> list[int]:
@@ -26,31 +37,38 @@ def fold_order(task_ids: list[int]) -> list[int]:
 
 
 def cross_validate(
-    base_model: str, control: Control, examples: Examples, settings: Settings
-) -> dict:
-    from model.evaluation import evaluation_record
-
+    base_model: str,
+    control: Control,
+    examples: Examples,
+    settings: Settings,
+    start_from: Path | None = None,
+) -> OutOfFold:
+    """Each training position's answer from the fold model that did not train on it;
+    fold models start where the challenger started (`start_from`: the champion's folder)."""
     folds = settings.cross_validation_folds
     if folds < 2 or len(examples) < 2 * folds:
-        return {"skipped": f"cross-validation needs {max(folds, 2) * 2} annotated tasks"}
+        return OutOfFold(record={"skipped": f"cross-validation needs {max(folds, 2) * 2} tasks"})
     order = fold_order(examples.task_ids)
-    values, metric = [], ""
+    found, values, metric = OutOfFold(), [], ""
     for fold in range(folds):
-        scored = set(order[fold::folds])
-        train = subset(examples, [i for i in order if i not in scored])
-        test = subset(examples, sorted(scored))
+        scored = sorted(order[fold::folds])
+        train = subset(examples, [i for i in order if i not in set(scored)])
+        test = subset(examples, scored)
         try:
-            model, _ = train_control(base_model, control, train, settings, None)
+            model, _ = train_control(base_model, control, train, settings, None, start_from)
         except TrainingSkipped:
             continue  # a fold without two labels to learn from
-        record = evaluation_record(model.evaluate(test.texts, test.targets))
+        given = answers(model, control, test.texts)
+        found.answers.update(zip(scored, given, strict=True))
+        record = scores_of(control, given, test)
         values.append(record["value"])
         metric = record["metric"]
     if not values:
-        return {"skipped": "no fold had the labels it needs to train"}
-    return {
+        return OutOfFold(record={"skipped": "no fold had the labels it needs to train"})
+    found.record = {
         "method": f"{folds}-fold cross-validation",
         "metric": metric,
         "value": round(sum(values) / len(values), 4),
         "folds": values,
     }
+    return found

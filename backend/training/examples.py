@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from backend.label_config import CHOICES, Control
 from model.spans import Span
+
+KEY_LENGTH = 120  # characters of a target key before a digest stands in for it
 
 
 @dataclass
@@ -25,6 +28,27 @@ class Examples:
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    def keys(self) -> dict[int, str]:
+        """Task id -> a short text of its target, to tell later whether its label changed."""
+        return dict(zip(self.task_ids, map(target_key, self.targets), strict=True))
+
+
+def target_labels(target: list) -> list[str]:
+    """The labels of one target: its choices, or its spans' labels."""
+    return [item if isinstance(item, str) else item.label for item in target]
+
+
+def target_key(target: list) -> str:
+    """The target as short, stable text: `Positive`, `A|B`, or `0-5:PER,9-14:LOC` (a
+    digest where a long document's spans would make it long)."""
+    if all(isinstance(item, str) for item in target):
+        return "|".join(sorted(target))
+    spans = sorted((s.start, s.end, s.label) for s in target)
+    text = ",".join(f"{start}-{end}:{label}" for start, end, label in spans)
+    if len(text) > KEY_LENGTH:
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    return text
 
 
 def annotation_order(annotation: dict) -> tuple[str, int]:

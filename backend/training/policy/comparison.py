@@ -1,0 +1,125 @@
+"""Which tasks a challenger and the champion are compared on, and whether the challenger
+learnt from everything the champion learnt from (a superset of its annotations).
+
+Fair tasks are those the champion never trained on: held-out tasks with the labels they
+have now, less any relabelled since the champion was judged (its yardstick would have
+moved) and any with a suspect label; and where these are fewer than GATE_MIN_TASKS, the
+tasks annotated since the champion, which the challenger's recipe then answers out of fold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from backend.label_config import Control
+from backend.training.policy.start import label_set_change
+from backend.version_record import WARM, ControlRecord, StartPlan
+from model.paired import PairedDifference
+
+# how far the champion's score on its own held-out tasks may fall, once their labels changed,
+# before the change reads as relabelling (a moved yardstick) rather than as noise
+COLLAPSE = 0.1
+SEEN = "the current version trained on"
+RELABELLED = "relabelled since the current version was judged"
+SUSPECT = "with a suspect label"
+
+
+@dataclass(frozen=True)
+class ComparisonPlan:
+    """Positions, in the run's held-out and training parts, that both models answer."""
+
+    held_out: list[int]  # held-out positions compared
+    own_held_out: list[int]  # held-out positions the champion was judged on (a self-check)
+    new: list[int]  # training positions the champion never saw, compared out of fold
+    left_out: dict[str, int]
+    changed: tuple[int, ...]  # task ids relabelled since the champion was judged
+    not_superset: str | None
+    champion_then: float | None = None  # the champion's recorded score on its held-out tasks
+
+
+def plan_comparison(
+    champion: str | None,
+    previous: ControlRecord | None,
+    control: Control,
+    plan: StartPlan,
+    held_out: Mapping[int, str],
+    train: Mapping[int, str],
+    suspects: Sequence[int] = (),
+    min_tasks: int = 0,
+) -> ComparisonPlan | str:
+    """The comparison to make, or why there is none (`held_out` and `train`: task id ->
+    target key, in the order of the run's parts)."""
+    if champion is None:
+        return "the first version of the project"
+    changed_set = label_set_change(previous, control)
+    if changed_set or previous is None:
+        return f"{changed_set}; the comparison restarts"
+    seen, judged = set(previous.task_ids), set(previous.held_out.task_ids)
+    then, suspect = previous.targets, set(suspects)
+    left_out = dict.fromkeys((SEEN, RELABELLED, SUSPECT), 0)
+    compared, own, changed = [], [], []
+    for position, (task, key) in enumerate(held_out.items()):
+        relabelled = task in judged and str(task) in then and then[str(task)] != key
+        if task in judged:
+            own.append(position)
+        if task in seen:
+            left_out[SEEN] += 1
+        elif relabelled:
+            left_out[RELABELLED] += 1
+            changed.append(task)
+        elif task in suspect:
+            left_out[SUSPECT] += 1
+        else:
+            compared.append(position)
+    new = []
+    if len(compared) < min_tasks:
+        new = [i for i, task in enumerate(train) if task not in seen and task not in judged]
+    gap = superset_gap(champion, previous, plan, {**train, **held_out})
+    return ComparisonPlan(
+        compared, own, new, left_out, tuple(changed), gap, previous.held_out.value
+    )
+
+
+def superset_gap(
+    champion: str, previous: ControlRecord, plan: StartPlan, now: Mapping[int, str]
+) -> str | None:
+    """Why the challenger is not on a superset of the champion's annotations, if it is not:
+    annotations it trained on were removed or relabelled, or the run warm-started from
+    another version. Records made before targets were kept can only tell removals."""
+    removed = [t for t in previous.task_ids if t not in now]
+    changed = [
+        t
+        for t in previous.task_ids
+        if t in now and str(t) in previous.targets and previous.targets[str(t)] != now[t]
+    ]
+    gaps = []
+    if changed:
+        gaps.append(f"the labels of {len(changed)} tasks the current version trained on changed")
+    if removed:
+        gaps.append(f"{len(removed)} annotations it trained on were removed")
+    if plan.mode == WARM and plan.from_version != champion:
+        gaps.append(f"it was warm-started from {plan.from_version}, not from {champion}")
+    return " and ".join(gaps) or None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What the gate weighs for one control: both models' answers on the same tasks, and
+    whether the challenger learnt from everything the champion learnt from."""
+
+    difference: PairedDifference | None  # None: no task both can be fairly scored on
+    not_superset: str | None = None  # why the challenger is not on a superset, if so
+    held_out: int = 0  # compared tasks from the held-out set
+    cross_validated: int = 0  # compared tasks new since the champion, scored out of fold
+    left_out: dict[str, int] = field(default_factory=dict)  # held-out tasks not compared, why
+    changed: tuple[int, ...] = ()  # held-out tasks relabelled since the champion was judged
+    champion_then: float | None = None  # the champion's score on its own held-out tasks,
+    champion_now: float | None = None  # as it was recorded, and with today's labels
+
+    @property
+    def relabelled(self) -> bool:
+        """The champion's own yardstick moved under it: a sign of relabelling."""
+        if self.champion_then is None or self.champion_now is None or not self.changed:
+            return False
+        return self.champion_now < self.champion_then - COLLAPSE

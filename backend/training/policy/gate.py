@@ -1,0 +1,132 @@
+"""Whether a challenger serves: the rule, applied to the comparison, in one sentence."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+
+from backend.training.policy.comparison import Comparison
+from backend.version_record import Decision
+
+HOW_TO_GO_ON = (
+    "To go on: annotate more tasks (the held-out set grows with them), or serve it anyway "
+    "with one call, POST /versions/<this version>/activate?project=<project>."
+)
+
+
+def tasks_phrase(count: int) -> str:
+    return f"{count} task{'s' if count != 1 else ''}"
+
+
+def evidence_phrase(comparison: Comparison) -> str:
+    d = comparison.difference
+    assert d is not None
+    parts = [f"{comparison.held_out} held out"]
+    if comparison.cross_validated:
+        parts.append(f"{comparison.cross_validated} new since it, scored out of fold")
+    return (
+        f"{d.metric} {d.challenger:.3f} against {d.champion:.3f} for the current version on "
+        f"{tasks_phrase(d.tasks)} ({', '.join(parts)}): difference {d.difference:+.3f}, "
+        f"{d.confidence:.0%} bounds {d.lower:+.3f} to {d.upper:+.3f}; "
+        f"{d.disagreements} answered differently, {d.challenger_only} right only by the new "
+        f"model and {d.champion_only} only by the current one "
+        f"(McNemar p={d.champion_better_p:.3f} that the current one is better)"
+    )
+
+
+def left_out_phrase(comparison: Comparison) -> str:
+    notes = [f"{tasks_phrase(n)} {why}" for why, n in comparison.left_out.items() if n]
+    if comparison.relabelled:
+        notes.append(
+            f"the current version's score on its own held-out tasks fell from "
+            f"{comparison.champion_then:.3f} to {comparison.champion_now:.3f} with today's "
+            "labels: a sign of relabelling, not of a better challenger"
+        )
+    return f" Left out: {'; '.join(notes)}." if notes else ""
+
+
+def decide(
+    comparison: Comparison | None, tolerance: float, confidence: float, no_comparison: str | None
+) -> Decision:
+    """Whether the challenger serves, with the evidence in one sentence.
+
+    A challenger on a superset of the champion's annotations (more labels, none changed or
+    removed, started from the champion or from BASE_MODEL) serves unless the evidence says
+    the champion is better: McNemar's test at `confidence` on the tasks only one of them got
+    right, with a metric difference beyond `tolerance`. Any other challenger must show it
+    is at least as good: the lower bound of the paired difference at `confidence` within
+    `tolerance`. Inconclusive keeps the champion, and says how to go on.
+    """
+    if comparison is None:
+        return Decision(True, f"accepted without comparison: {no_comparison}")
+    d = comparison.difference
+    rule = "superset" if comparison.not_superset is None else "at-least-as-good"
+    extra = {"rule": rule, "evidence": evidence_record(comparison)}
+    if d is None:
+        if comparison.not_superset is None:
+            reason = (
+                "accepted: it learnt from every annotation the current version had, and no "
+                "task is left to compare them on"
+            )
+            return Decision(True, reason + left_out_phrase(comparison), extra=extra)
+        reason = (
+            f"rejected: {comparison.not_superset}, so it must show it is at least as good, "
+            f"and no task is left to compare them on.{left_out_phrase(comparison)} "
+            f"{HOW_TO_GO_ON}"
+        )
+        return Decision(False, reason, extra=extra)
+    figures = Decision(True, "", d.metric, d.challenger, d.champion, d.tasks, extra)
+    evidence = evidence_phrase(comparison)
+    if comparison.not_superset is None:
+        worse = d.champion_better_p < 1 - confidence and d.difference < -tolerance
+        if worse:
+            reason = (
+                f"rejected: the current version is better. {evidence}.{left_out_phrase(comparison)}"
+            )
+            return replace(figures, accepted=False, reason=reason)
+        reason = (
+            "accepted: it learnt from every annotation the current version had, and the "
+            f"evidence does not say the current version is better. {evidence}."
+            f"{left_out_phrase(comparison)}"
+        )
+        return replace(figures, reason=reason)
+    if d.lower >= -tolerance:
+        reason = (
+            f"accepted: {comparison.not_superset}, and it is shown at least as good (lower "
+            f"bound {d.lower:+.3f}, within the tolerance of {tolerance:.3f}). {evidence}."
+            f"{left_out_phrase(comparison)}"
+        )
+        return replace(figures, reason=reason)
+    verdict = "worse" if d.upper < -tolerance else "inconclusive"
+    reason = (
+        f"rejected ({verdict}): {comparison.not_superset}, so it must show it is at least as "
+        f"good, and the lower bound {d.lower:+.3f} is below -{tolerance:.3f}. {evidence}."
+        f"{left_out_phrase(comparison)} {HOW_TO_GO_ON}"
+    )
+    return replace(figures, accepted=False, reason=reason)
+
+
+def evidence_record(comparison: Comparison) -> dict:
+    d = comparison.difference
+    return {
+        **(asdict(d) if d is not None else {"tasks": 0}),
+        "held_out_tasks": comparison.held_out,
+        "cross_validated_tasks": comparison.cross_validated,
+        "left_out": comparison.left_out,
+        "changed_held_out_tasks": list(comparison.changed),
+        "not_superset": comparison.not_superset,
+        "champion_on_its_held_out": {
+            "recorded": comparison.champion_then,
+            "with_labels_now": comparison.champion_now,
+        },
+        "relabelling_suspected": comparison.relabelled,
+    }
+
+
+def version_decision(decisions: dict[str, Decision]) -> Decision:
+    """A version serves only if every control's model passed."""
+    rejected = {name: d for name, d in decisions.items() if not d.accepted}
+    if rejected:
+        reason = "; ".join(f"{name}: {d.reason}" for name, d in rejected.items())
+        return Decision(False, f"rejected, the current version keeps serving. {reason}")
+    reason = "; ".join(f"{name}: {d.reason}" for name, d in decisions.items())
+    return Decision(True, reason)
