@@ -71,7 +71,8 @@ class Decision:
 
     def to_dict(self) -> dict:
         data = asdict(self)
-        return {**data, **data.pop("extra")}
+        extra = data.pop("extra")
+        return {**data, **extra}
 
 
 @dataclass

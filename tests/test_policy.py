@@ -207,8 +207,10 @@ def difference(only_new: int, only_old: int, same: int = 20):  # type: ignore[no
         (0, 8, 42, True, False, "the current version is better"),  # on 50 tasks, clear
         (30, 0, 470, True, True, "does not say"),
         (0, 40, 460, True, False, "the current version is better"),  # 500 tasks, 8 points
-        (0, 0, 20, False, True, "shown at least as good"),  # relabelled, same answers
-        (1, 0, 9, False, True, "shown at least as good"),
+        (0, 0, 200, False, True, "shown at least as good"),  # relabelled, same answers
+        (0, 0, 20, False, False, "inconclusive"),  # agreeing on 20 tasks says little
+        (8, 0, 92, False, True, "shown at least as good"),
+        (1, 0, 9, False, False, "rejected (inconclusive)"),  # one task better of ten
         (0, 1, 9, False, False, "rejected (inconclusive)"),  # one task worse of ten
         (3, 3, 14, False, False, "rejected (inconclusive)"),  # a wash on 20 is no evidence
         (0, 10, 10, False, False, "rejected (worse)"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,6 +14,7 @@ import backend.tools.simulate as simulation
 from backend.cli import OneLineErrors
 from backend.label_config import parse_label_config
 from backend.settings import Settings
+from backend.tools.corruption import Poison, corrupted
 from backend.tools.datasets import DatasetError, guess_format, load_dataset
 from backend.tools.learning_curve import draw_learning_curve
 from backend.tools.payloads import choices
@@ -273,7 +275,14 @@ def test_the_command_writes_the_record_and_the_curve_and_prints_the_table(
     ]
     assert (tmp_path / "out" / "learning_curve.png").read_bytes().startswith(PNG)
     out, err = capsys.readouterr()
-    assert out.splitlines()[0].split()[0] == "ordering" and len(out.splitlines()) == 3
+    table, gate = out.splitlines()[:3], out.splitlines()[3:]
+    assert table[0].split()[0] == "ordering" and len(table) == 3
+    assert gate == [
+        "uncertain seed 3 sentiment: served at most "
+        f"{record['gate'][0]['largest_drop_below_best']:.3f} below the best version so far; "
+        "the newest served in - of the honest rounds after 100 labels; 0 of 0 poisoned rounds "
+        "rejected"
+    ]
     assert "uncertain seed 3 round 2: 16 labels, sentiment macro_f1" in err
 
 
@@ -307,3 +316,46 @@ def test_unusable_data_gets_a_one_line_error(
         assert run_simulate(parse(*argv, "--out", str(tmp_path / "out")), tiny_settings) == 2
         err = capsys.readouterr().err
         assert err.startswith("lsbert simulate: ") and err.count("\n") == 1 and message in err
+
+
+def test_a_poisoned_round_is_turned_away_and_the_next_honest_one_serves(
+    tiny_model: Path, tiny_settings: Settings
+) -> None:
+    """--poison: half the tasks relabelled wrongly in round 2 (held-out ones too), restored
+    in round 3 with ten more: the gate keeps the first version, then serves the third."""
+    result = simulate(
+        review_tasks(80), SENTIMENT_CONFIG, [40, 40, 50], ["random"], [0], str(tiny_model),
+        tiny_settings, review_tasks(30, seed=1), poisons=[Poison(2, 0.5)],
+    )  # fmt: skip
+    first, poisoned, honest = result["rounds"]
+    assert [r["poisoned"] for r in result["rounds"]] == [0, 20, 0]
+    assert poisoned["accepted"] is False and poisoned["serving"] == first["version"]
+    assert "labels of" in poisoned["decision"]["reason"]  # not a superset: evidence needed
+    assert poisoned["value"] == first["value"]  # the served version did not move
+    assert honest["accepted"] is True and honest["serving"] == honest["version"]
+    (gate,) = result["gate"]
+    assert (gate["poisoned_rounds"], gate["poisoned_rejected"], gate["honest_rejected"]) == (
+        1,
+        1,
+        0,
+    )
+
+
+def test_corruption_gives_each_control_one_plausible_mistake() -> None:
+    config = parse_label_config(MIXED_CONFIG)
+    (task,) = product_tasks(1)
+    wrong = corrupted(task, config.controls, random.Random(0))
+    before = collect_examples([task], config.controls[0]).targets[0]
+    after = collect_examples([wrong], config.controls[0]).targets[0]
+    assert task["data"] == wrong["data"] and before != after
+    spans_before = collect_examples([task], config.controls[1]).targets[0]
+    spans_after = collect_examples([wrong], config.controls[1]).targets[0]
+    assert len(spans_before) == len(spans_after) and spans_before != spans_after
+    assert product_tasks(1)[0] == task  # the original is left alone
+
+
+def test_sizes_and_poisons_are_read_from_the_command_line() -> None:
+    args = parse("--data", "x.tsv", "--sizes", "10:50:20,100,100", "--poison", "3:0.3,5:0.5:0")
+    assert args.sizes == [10, 30, 50, 100, 100]
+    assert args.poison == [Poison(3, 0.3), Poison(5, 0.5, 0)]
+    assert Poison(5, 0.5, 0).active(9) and not Poison(3, 0.3).active(4)

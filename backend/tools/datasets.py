@@ -15,10 +15,14 @@ from pathlib import Path
 from backend.errors import UnsupportedLabelConfig
 from backend.label_config import CHOICES, LABELS, Control, parse_label_config
 
-LS_EXPORT, SST2, CONLL = "ls-export", "sst2", "conll"
-FORMATS = (LS_EXPORT, SST2, CONLL)
+LS_EXPORT, SST2, CONLL, CONLL_TYPES = "ls-export", "sst2", "conll", "conll-types"
+FORMATS = (LS_EXPORT, SST2, CONLL, CONLL_TYPES)
 CONFIGS = Path(__file__).resolve().parents[2] / "label_config"
-DEFAULT_CONFIGS = {SST2: "text_classification.xml", CONLL: "named_entities.xml"}
+DEFAULT_CONFIGS = {
+    SST2: "text_classification.xml",
+    CONLL: "named_entities.xml",
+    CONLL_TYPES: "entity_types.xml",
+}
 SST2_LABELS = {"0": "Negative", "1": "Positive"}
 CONLL_SUFFIXES = (".conll", ".iob", ".bio", ".testa", ".testb", ".train")
 
@@ -68,6 +72,8 @@ def load_dataset(
         tasks = read_export(path)
     elif file_format == SST2:
         tasks = read_sst2(path, control_of(xml, CHOICES, path))
+    elif file_format == CONLL_TYPES:
+        tasks = read_conll_types(path, control_of(xml, CHOICES, path))
     else:
         tasks = read_conll(path, control_of(xml, LABELS, path))
     if not tasks:
@@ -148,6 +154,20 @@ def read_conll(path: Path, control: Control) -> list[dict]:
     for text, spans in conll_sentences(path):
         result = [span_result(control, text, *span) for span in spans]
         tasks.append(annotated_task(len(tasks), text, control.field, result))
+    return tasks
+
+
+def read_conll_types(path: Path, control: Control) -> list[dict]:
+    """A four-class sentence classification from CoNLL-2003: each sentence whose entities
+    are all of one type (PER, ORG, LOC or MISC) is labelled with that type; sentences with
+    no entity, or several types, are left out."""
+    tasks: list[dict] = []
+    for text, spans in conll_sentences(path):
+        kinds = {label for _, _, label in spans}
+        if len(kinds) == 1 and (kind := kinds.pop()) in control.labels:
+            tasks.append(
+                annotated_task(len(tasks), text, control.field, [choice_result(control, kind)])
+            )
     return tasks
 
 

@@ -17,6 +17,7 @@ from backend.errors import TrainingSkipped
 from backend.label_config import CHOICES, Control, parse_label_config
 from backend.settings import Settings
 from backend.store import ModelStore
+from backend.tools.corruption import Poison, corrupted
 from backend.training.examples import Examples, task_text
 from backend.training.project_data import ProjectData
 from backend.training.run import RunOutcome, train_version
@@ -48,11 +49,32 @@ class Replay:
     evaluation: dict[str, Examples]
     settings: Settings
     folder: Path
+    poisons: tuple[Poison, ...] = ()
     served: Served = field(default_factory=Served)
 
     def __post_init__(self) -> None:
         self.controls = parse_label_config(self.label_config).controls
         self.store = ModelStore(self.folder)
+        self.poisoned: dict[Poison, set[int]] = {}  # the tasks each poison chose
+
+    def labelled(self, number: int, annotated: list[dict]) -> tuple[list[dict], int]:
+        """The round's tasks as annotators left them: with the wrong labels of the poisons
+        active in this round (each chooses its tasks once, at its first round)."""
+        wrong: set[int] = set()
+        for poison in self.poisons:
+            if not poison.active(number):
+                continue
+            if poison not in self.poisoned:
+                rng = random.Random(f"{self.seed}:{poison}")
+                ids = sorted(int(task["id"]) for task in annotated)
+                self.poisoned[poison] = set(rng.sample(ids, round(poison.share * len(ids))))
+            wrong |= self.poisoned[poison]
+        rng = random.Random(f"{self.seed}:{number}")
+        tasks = [
+            corrupted(task, self.controls, rng) if int(task["id"]) in wrong else task
+            for task in annotated
+        ]
+        return tasks, len(wrong)
 
     def run(self, pool: list[dict], sizes: list[int], on_round: RoundCallback) -> list[dict]:
         order = list(pool)
@@ -77,7 +99,8 @@ class Replay:
             "labels": len(annotated),
             "added": [int(task["id"]) for task in added],
         }
-        data = ProjectData(self.label_config, annotated, "simulation")
+        tasks, common["poisoned"] = self.labelled(number, annotated)
+        data = ProjectData(self.label_config, tasks, "simulation")
         try:
             outcome = train_version(self.store, PROJECT, data, self.settings)
         except TrainingSkipped as reason:

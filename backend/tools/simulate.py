@@ -17,7 +17,9 @@ from pathlib import Path
 from backend.clock import utc_now
 from backend.label_config import Control, parse_label_config
 from backend.settings import Settings
+from backend.tools.corruption import Poison
 from backend.tools.replay import ORDERINGS, Replay, RoundCallback, SimulationError
+from backend.tools.summary import gate_summary
 from backend.training.examples import Examples, collect_examples, latest_annotation
 from backend.training.holdout import is_held_out
 
@@ -54,7 +56,7 @@ def evaluation_examples(controls: Sequence[Control], tasks: list[dict]) -> dict[
 
 
 def checked_sizes(sizes: Sequence[int], pool: int) -> list[int]:
-    kept = sorted({size for size in sizes if 0 < size <= pool})
+    kept = sorted(size for size in sizes if 0 < size <= pool)  # a repeat: a round of relabels
     if not kept:
         raise SimulationError(
             f"every size ({', '.join(map(str, sizes))}) is above the {pool} annotated tasks "
@@ -82,6 +84,7 @@ def simulate(
     settings: Settings,
     eval_tasks: list[dict] | None = None,
     on_round: RoundCallback | None = None,
+    poisons: Sequence[Poison] = (),
 ) -> dict:
     """Every seed and ordering, round by round; a JSON-ready record of it all."""
     import torch
@@ -106,7 +109,9 @@ def simulate(
         for seed in seeds:
             for ordering in orderings:
                 folder = Path(workdir) / f"{ordering}-{seed}"
-                replay = Replay(ordering, seed, label_config, evaluated, settings, folder)
+                replay = Replay(
+                    ordering, seed, label_config, evaluated, settings, folder, tuple(poisons)
+                )
                 rows += replay.run(pool, kept, on_round or (lambda row: None))
     return {
         "format": "lsbert-simulation/2",
@@ -126,6 +131,8 @@ def simulate(
         "dropped_sizes": sorted({s for s in sizes if s not in kept}),
         "orderings": list(orderings),
         "seeds": list(seeds),
+        "poisons": [asdict(poison) for poison in poisons],
         "rounds": rows,
+        "gate": gate_summary(rows),
         "seconds": round(time.monotonic() - started, 1),
     }

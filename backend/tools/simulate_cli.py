@@ -10,6 +10,7 @@ from typing import Any
 
 from backend.errors import ConfigError
 from backend.settings import Settings
+from backend.tools.corruption import Poison
 from backend.tools.datasets import FORMATS, DatasetError, load_dataset
 from backend.tools.learning_curve import (
     PlottingUnavailable,
@@ -74,10 +75,26 @@ def progress_line(row: dict) -> str:
     else:
         scored = f"{row['metric']} {challenger_figure(row)} new, {figure(row['value'])} served"
     took = f", {row['seconds']:.1f} s training" if "seconds" in row else ""
+    wrong = f" ({row['poisoned']} with a wrong label)" if row.get("poisoned") else ""
     return (
-        f"{row['ordering']} seed {row['seed']} round {row['round']}: {row['labels']} labels, "
-        f"{row['control']} {scored}{took}, {row['start']['mode']} start, {outcome(row)}"
+        f"{row['ordering']} seed {row['seed']} round {row['round']}: {row['labels']} labels"
+        f"{wrong}, {row['control']} {scored}{took}, {row['start']['mode']} start, {outcome(row)}"
     )
+
+
+def format_gate(result: dict) -> str:
+    """One line per replay: what the gate served."""
+    lines = []
+    for replay in result["gate"]:
+        newest = replay["newest_served_after_100"]
+        lines.append(
+            f"{replay['ordering']} seed {replay['seed']} {replay['control']}: served at most "
+            f"{replay['largest_drop_below_best']:.3f} below the best version so far; the newest "
+            f"served in {'-' if newest is None else f'{newest:.0%}'} of the honest rounds after "
+            f"100 labels; {replay['poisoned_rejected']} of {replay['poisoned_rounds']} poisoned "
+            "rounds rejected"
+        )
+    return "\n".join(lines)
 
 
 def print_progress(row: dict) -> None:
@@ -98,7 +115,42 @@ def number_list(text: str, smallest: int) -> list[int]:
 
 
 def sizes(text: str) -> list[int]:
-    return number_list(text, 1)
+    """`25,50,100`, ranges `10:500:10` (from 10 to 500 by 10) among them."""
+    found: list[int] = []
+    try:
+        for part in text.split(","):
+            if part.count(":") == 2:
+                start, stop, step = number_list(part.replace(":", ","), 1)
+                found += list(range(start, stop + 1, step))
+            elif part.strip():
+                found += number_list(part, 1)
+    except argparse.ArgumentTypeError:
+        found = []
+    if not found:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of whole numbers from 1 or ranges "
+            "START:STOP:STEP, e.g. 25,50,100 or 10:500:10"
+        )
+    return found
+
+
+def poisons(text: str) -> list[Poison]:
+    """`ROUND:SHARE[:ROUNDS]`, comma-separated: e.g. `3:0.3` (round 3, 30 %, that round)."""
+    found = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        fields = part.split(":")
+        try:
+            first, share = int(fields[0]), float(fields[1])
+            rounds = int(fields[2]) if len(fields) == 3 else 1
+        except (IndexError, ValueError):
+            first, share, rounds = 0, -1.0, -1
+        if len(fields) > 3 or first < 1 or not 0 < share <= 1 or rounds < 0:
+            raise argparse.ArgumentTypeError(
+                f"{part!r} is not ROUND:SHARE[:ROUNDS]: write e.g. 3:0.3 for 30 %% wrong "
+                "labels in round 3, or 2:0.5:0 for half of them wrong from round 2 on"
+            )
+        found.append(Poison(first, share, rounds))
+    return found
 
 
 def seeds(text: str) -> list[int]:
@@ -148,8 +200,8 @@ def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=sizes,
         metavar="N,N,...",
         default="25,50,100,200,500,1000",
-        help="annotated tasks after each round; sizes above the data are dropped "
-        "(default: 25,50,100,200,500,1000)",
+        help="annotated tasks after each round, ranges START:STOP:STEP allowed; sizes above "
+        "the data are dropped (default: 25,50,100,200,500,1000)",
     )
     parser.add_argument(
         "--order",
@@ -161,6 +213,15 @@ def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--seeds", type=seeds, default="0,1,2", metavar="N,N,...", help="default: 0,1,2"
+    )
+    parser.add_argument(
+        "--poison",
+        type=poisons,
+        default=[],
+        metavar="ROUND:SHARE[:ROUNDS],...",
+        help="give a SHARE of the tasks annotated by round ROUND a wrong label (held-out "
+        "ones too), for ROUNDS rounds (default 1; 0: from then on), to see what the gate "
+        "serves; a size repeated in --sizes is a round of relabels without new tasks",
     )
     parser.add_argument(
         "--out",
@@ -205,6 +266,7 @@ def simulate_and_write(args: argparse.Namespace, settings: Settings) -> int:
         settings,
         evaluation.tasks if evaluation else None,
         print_progress,
+        args.poison,
     )
     result["data"] = {"path": str(args.data), "format": data.format, "tasks": len(data.tasks)}
     if evaluation is not None:
@@ -212,6 +274,7 @@ def simulate_and_write(args: argparse.Namespace, settings: Settings) -> int:
     (args.out / "simulation.json").write_text(json.dumps(result, indent=2) + "\n")
     draw_learning_curve(result, args.out / "learning_curve.png")
     print(format_table(result))
+    print(format_gate(result))
     sys.stderr.write(
         f"wrote {args.out / 'simulation.json'} and {args.out / 'learning_curve.png'}\n"
     )

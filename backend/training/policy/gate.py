@@ -53,8 +53,9 @@ def decide(
     removed, started from the champion or from BASE_MODEL) serves unless the evidence says
     the champion is better: McNemar's test at `confidence` on the tasks only one of them got
     right, with a metric difference beyond `tolerance`. Any other challenger must show it
-    is at least as good: the lower bound of the paired difference at `confidence` within
-    `tolerance`. Inconclusive keeps the champion, and says how to go on.
+    is at least as good: a lower bound of the paired difference at `confidence` within
+    `tolerance` (the cautious bound, which a few tasks cannot meet just by agreeing).
+    Inconclusive keeps the champion, and says how to go on.
     """
     if comparison is None:
         return Decision(True, f"accepted without comparison: {no_comparison}")
@@ -89,18 +90,18 @@ def decide(
             f"{left_out_phrase(comparison)}"
         )
         return replace(figures, reason=reason)
-    if d.lower >= -tolerance:
+    if d.cautious_lower >= -tolerance:
         reason = (
             f"accepted: {comparison.not_superset}, and it is shown at least as good (lower "
-            f"bound {d.lower:+.3f}, within the tolerance of {tolerance:.3f}). {evidence}."
-            f"{left_out_phrase(comparison)}"
+            f"bound {d.cautious_lower:+.3f}, within the tolerance of {tolerance:.3f}). "
+            f"{evidence}.{left_out_phrase(comparison)}"
         )
         return replace(figures, reason=reason)
     verdict = "worse" if d.upper < -tolerance else "inconclusive"
     reason = (
         f"rejected ({verdict}): {comparison.not_superset}, so it must show it is at least as "
-        f"good, and the lower bound {d.lower:+.3f} is below -{tolerance:.3f}. {evidence}."
-        f"{left_out_phrase(comparison)} {HOW_TO_GO_ON}"
+        f"good, and its lower bound {d.cautious_lower:+.3f} (on {tasks_phrase(d.tasks)}) is "
+        f"below -{tolerance:.3f}. {evidence}.{left_out_phrase(comparison)} {HOW_TO_GO_ON}"
     )
     return replace(figures, accepted=False, reason=reason)
 
