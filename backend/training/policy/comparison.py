@@ -4,7 +4,8 @@ learnt from everything the champion learnt from (a superset of its annotations).
 Fair tasks are those the champion never trained on: held-out tasks with the labels they
 have now, less any relabelled since the champion was judged (its yardstick would have
 moved) and any with a suspect label; and where these are fewer than GATE_MIN_TASKS, the
-tasks annotated since the champion, which the challenger's recipe then answers out of fold.
+tasks annotated since the champion, which the challenger's recipe then answers out of fold
+(where they are at least as many again: otherwise k extra trainings buy little).
 """
 
 from __future__ import annotations
@@ -73,8 +74,9 @@ def plan_comparison(
         else:
             compared.append(position)
     new = []
-    if len(compared) < min_tasks:
-        new = [i for i, task in enumerate(train) if task not in seen and task not in judged]
+    if len(compared) < min_tasks:  # worth k extra trainings only where it adds as much again
+        unseen = [i for i, task in enumerate(train) if task not in seen and task not in judged]
+        new = unseen if len(unseen) >= len(compared) else []
     gap = superset_gap(champion, previous, plan, {**train, **held_out})
     return ComparisonPlan(
         compared, own, new, left_out, tuple(changed), gap, previous.held_out.value
