@@ -152,7 +152,7 @@ def test_the_comparison_leaves_out_seen_relabelled_and_suspect_tasks() -> None:
         "with a suspect label": 1,
     }
     assert plan.new == []
-    assert plan.not_superset == "the labels of 1 tasks the current version trained on changed"
+    assert plan.not_superset == "the labels of 1 task the current version trained on changed"
 
 
 def test_few_held_out_tasks_bring_in_the_tasks_annotated_since_the_champion() -> None:
@@ -171,7 +171,7 @@ def test_few_held_out_tasks_bring_in_the_tasks_annotated_since_the_champion() ->
         (held(1, 2, 3), WARM_FROM_V1, None),  # more labels, none changed
         (held(1, 2), StartPlan(FULL, "asked"), None),  # a full start on the same labels
         ({**held(1, 2), 2: "Negative"}, WARM_FROM_V1, "the labels of 1 tasks"),
-        (held(1), WARM_FROM_V1, "1 annotations it trained on were removed"),
+        (held(1), WARM_FROM_V1, "1 annotation it trained on was removed"),
         (held(1, 2), StartPlan(WARM, "", "v0"), "warm-started from v0, not from v1"),
     ],
 )

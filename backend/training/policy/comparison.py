@@ -83,6 +83,10 @@ def plan_comparison(
     )
 
 
+def counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
 def superset_gap(
     champion: str, previous: ControlRecord, plan: StartPlan, now: Mapping[int, str]
 ) -> str | None:
@@ -97,9 +101,12 @@ def superset_gap(
     ]
     gaps = []
     if changed:
-        gaps.append(f"the labels of {len(changed)} tasks the current version trained on changed")
+        gaps.append(
+            f"the labels of {counted(len(changed), 'task')} the current version trained on changed"
+        )
     if removed:
-        gaps.append(f"{len(removed)} annotations it trained on were removed")
+        verb = "was" if len(removed) == 1 else "were"
+        gaps.append(f"{counted(len(removed), 'annotation')} it trained on {verb} removed")
     if plan.mode == WARM and plan.from_version != champion:
         gaps.append(f"it was warm-started from {plan.from_version}, not from {champion}")
     return " and ".join(gaps) or None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 
-from backend.training.policy.comparison import Comparison
+from backend.training.policy.comparison import Comparison, counted
 from backend.version_record import Decision
 
 HOW_TO_GO_ON = (
@@ -14,7 +14,7 @@ HOW_TO_GO_ON = (
 
 
 def tasks_phrase(count: int) -> str:
-    return f"{count} task{'s' if count != 1 else ''}"
+    return counted(count, "task")
 
 
 def evidence_phrase(comparison: Comparison) -> str:
