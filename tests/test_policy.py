@@ -170,7 +170,7 @@ def test_few_held_out_tasks_bring_in_the_tasks_annotated_since_the_champion() ->
     [
         (held(1, 2, 3), WARM_FROM_V1, None),  # more labels, none changed
         (held(1, 2), StartPlan(FULL, "asked"), None),  # a full start on the same labels
-        ({**held(1, 2), 2: "Negative"}, WARM_FROM_V1, "the labels of 1 tasks"),
+        ({**held(1, 2), 2: "Negative"}, WARM_FROM_V1, "the labels of 1 task "),
         (held(1), WARM_FROM_V1, "1 annotation it trained on was removed"),
         (held(1, 2), StartPlan(WARM, "", "v0"), "warm-started from v0, not from v1"),
     ],
