@@ -205,7 +205,7 @@ def difference(only_new: int, only_old: int, same: int = 20):  # type: ignore[no
         (0, 0, 20, True, True, "does not say the current version is better"),  # a tie serves
         (1, 3, 6, True, True, "does not say"),  # on 10 tasks, 2 more for the champion is noise
         (0, 8, 42, True, False, "the current version is better"),  # on 50 tasks, clear
-        (30, 0, 470, True, True, "does not say"),
+        (30, 0, 470, True, True, "and it is better"),
         (0, 40, 460, True, False, "the current version is better"),  # 500 tasks, 8 points
         (0, 0, 200, False, True, "shown at least as good"),  # relabelled, same answers
         (0, 0, 20, False, False, "inconclusive"),  # agreeing on 20 tasks says little

@@ -84,10 +84,14 @@ def decide(
                 f"rejected: the current version is better. {evidence}.{left_out_phrase(comparison)}"
             )
             return replace(figures, accepted=False, reason=reason)
+        verdict = (
+            "it is better"
+            if d.lower > 0
+            else "the evidence does not say the current version is better"
+        )
         reason = (
-            "accepted: it learnt from every annotation the current version had, and the "
-            f"evidence does not say the current version is better. {evidence}."
-            f"{left_out_phrase(comparison)}"
+            "accepted: it learnt from every annotation the current version had, and "
+            f"{verdict}. {evidence}.{left_out_phrase(comparison)}"
         )
         return replace(figures, reason=reason)
     if d.cautious_lower >= -tolerance:
