@@ -154,6 +154,9 @@ class ControlRecord:
     held_out: HeldOut = field(default_factory=HeldOut)
     decision: Decision | None = None
     inference: Inference = field(default_factory=Inference)
+    # the temperature served scores are divided by, and the calibration error before and
+    # after it on the held-out answers it was fitted on
+    calibration: dict | None = None
     extra: dict = field(default_factory=dict)
 
     @classmethod

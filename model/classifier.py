@@ -72,6 +72,7 @@ class TextClassifier:
         self.label_space = label_space
         self.max_length = max_length
         self.int8: Int8Network | None = None  # when set, it answers instead of `network`
+        self.temperature = 1.0  # logits are divided by it: fitted on held-out answers
 
     @classmethod
     def from_base(
@@ -118,21 +119,24 @@ class TextClassifier:
         return self.network(**batch)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        scaled = logits / self.temperature
         if self.label_space.multi_label:
-            return torch.sigmoid(logits)
-        return torch.softmax(logits, dim=-1)
+            return torch.sigmoid(scaled)
+        return torch.softmax(scaled, dim=-1)
 
     @torch.inference_mode()
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 32) -> list[list[float]]:
-        """Class probabilities per text, in input order; batches hold texts of similar length."""
+    def raw_logits(self, texts: Sequence[str], batch_size: int = 32) -> torch.Tensor:
+        """Logits per text, in input order, before the temperature; batches hold texts of
+        similar length."""
         self.network.eval()
-        rows: list[list[float]] = [[] for _ in texts]
+        rows = torch.zeros(len(texts), self.label_space.size)
         for indexes in length_sorted_batches(texts, batch_size):
-            batch = self.encode([texts[i] for i in indexes])
-            probs = self.probabilities(self.logits(batch)).tolist()
-            for index, row in zip(indexes, probs, strict=True):
-                rows[index] = row
+            rows[indexes] = self.logits(self.encode([texts[i] for i in indexes])).float().cpu()
         return rows
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 32) -> list[list[float]]:
+        """Class probabilities per text, in input order."""
+        return self.probabilities(self.raw_logits(texts, batch_size)).tolist()
 
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> list[Prediction]:
         return [self.decide(row) for row in self.predict_proba(texts, batch_size)]
@@ -165,6 +169,7 @@ class TextClassifier:
             "label_space": self.label_space.to_dict(),
             "max_length": self.max_length,
             "pooling": "mean",
+            "temperature": self.temperature,
         }
         (folder / META_FILE).write_text(json.dumps(meta, indent=2))
 
@@ -180,6 +185,7 @@ class TextClassifier:
         network.head.load_state_dict(load_file(str(folder / HEAD_FILE)))
         network.eval()
         classifier = cls(network.to(device), tokenizer, label_space, int(meta["max_length"]))
+        classifier.temperature = float(meta.get("temperature", 1.0))  # 1: saved before it
         if runtime == INT8_RUNTIME and classifier.device.type == "cpu":
             classifier.int8 = open_int8(folder, torch.get_num_threads())
         return classifier

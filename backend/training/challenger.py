@@ -118,8 +118,10 @@ def train_challenger(
     )
     start_from = run.champion.model_folder(control) if run.plan.mode == WARM else None
     model, report = train_control(base_model, control, train, settings, report_progress, start_from)
+    calibration = calibrated(model, control, held_out)
     model.save(folder)
     record = control_record(control, folder.name, train, report, run.plan)
+    record.calibration = calibration
     record.targets = {
         str(t): key for t, key in {**train.keys(), **(held_out.keys() if held_out else {})}.items()
     }
@@ -141,6 +143,22 @@ def train_challenger(
     comparison = compared(plan, control, held_out, train, mine, champion, out_of_fold, settings)
     record.decision = decide(comparison, settings.gate_tolerance, settings.gate_confidence, None)
     return record
+
+
+def calibrated(model, control: Control, held_out: Examples | None) -> dict | None:  # type: ignore[no-untyped-def]
+    """Fit the classifier's temperature on its held-out answers (it sets it on the model,
+    which is saved with it); spans are not calibrated."""
+    if control.kind != CHOICES:
+        return None
+    from model.calibration import calibrate
+    from model.training import targets_tensor
+
+    if held_out is None:
+        return {"temperature": 1.0, "examples": 0, "reason": "no held-out tasks yet"}
+    targets = targets_tensor(held_out.targets, model.label_space)
+    found = calibrate(model.raw_logits(held_out.texts), targets, control.multi_label)
+    model.temperature = found.temperature
+    return {k: v for k, v in asdict(found).items() if v not in (None, "")}
 
 
 def held_out_record(
