@@ -145,7 +145,7 @@ def test_the_rollback_dialog_works_from_the_keyboard_and_says_why_it_failed(  # 
             shutil.rmtree(store.version_dir(PROJECT, versions[1]))  # gone since the page drew
             button.focus()
             page.keyboard.press("Enter")
-            page.get_by_role("button", name="Serve it").click()
+            page.get_by_role("button", name="Serve v2", exact=True).click()
             alert = dialog.get_by_role("alert")
             alert.get_by_text("has no version").wait_for()
             assert "GET /versions?project=7" in alert.inner_text()  # the fix, from the API

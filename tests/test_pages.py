@@ -16,11 +16,12 @@ from flask import Flask, jsonify
 from backend.clock import utc_now
 from backend.settings import Settings
 from backend.store import ModelStore
+from backend.tools.payloads import setup_body
 from backend.version_record import VersionRecord
 from backend.web import page_data, pages
 from backend.web.app import create_app
 from backend.web.curve_chart import learning_curves
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_for
 
 USER, PASSWORD = "operator", "pages-test-secret"
 API_KEY = "label-studio-key-never-shown"
@@ -143,9 +144,13 @@ def test_a_browser_at_the_root_gets_the_projects_page_behind_auth(  # type: igno
         assert refused.headers["WWW-Authenticate"] == 'Basic realm="lsbert"'
     for path in ("/projects/7", "/static/page.js", "/static/page.css"):
         assert client.get(path, headers=BROWSER).status_code == 401, path
-    html = page(client, "/")
-    assert 'href="/projects/7"' in html
+    # a project connected to Label Studio but never trained is listed too
+    body = setup_body(12, (REPO / "label_config" / "text_classification.xml").read_text())
+    assert client.post("/setup", json=body, headers=authorization()).status_code == 200
+    html = wait_for(lambda: (text := page(client, "/")) and "Project 12" in text and text, 5)
+    assert 'href="/projects/7"' in html and 'href="/projects/12"' in html
     assert re.search(r">v3</span>", html)  # what serves: the newest accepted version
+    assert "nothing yet (untrained)" in html
     assert client.get("/", headers={**BROWSER, **authorization()}).headers["Vary"] == "Accept"
 
 
@@ -184,6 +189,7 @@ def test_the_project_page_shows_what_serves_the_curve_and_every_version(  # type
     served = html[html.index('id="served"') : html.index('id="jobs"')]
     assert versions[2] in served and "0.810 on 5 held-out tasks" in served
     assert "published by a training run" in served
+    assert "Next run: 0 annotation changes since the last run; the next starts at 1 (" in html
     for version in versions:
         assert f'<tr data-version="{version}"' in html
     # one point per version with a score; the rejected one a cross, the estimate hollow
@@ -218,6 +224,13 @@ def test_a_version_without_any_score_is_named_under_the_curve() -> None:
     assert chart.unplotted == ["v1: no score: nothing held out yet"]
     scored = {**details[0]["controls"][0], "training_annotations": 63, "value": 0.5}
     [chart] = learning_curves([{**details[0], "controls": [scored]}], None)
+    # versions trained on as many tasks sit side by side, their names above and below
+    again = {**details[0], "version": "v2-20261122T111500", "controls": [scored]}
+    [chart] = learning_curves([{**details[0], "controls": [scored]}, again], None)
+    first, second = chart.points
+    assert second.x - first.x == 10 and first.y == second.y
+    assert (first.label_y < first.y, second.label_y > second.y) == (True, True)
+    [chart] = learning_curves([{**details[0], "controls": [scored]}], None)
     # the axis ends on a tick beyond the largest count: no point on the chart's edge
     assert [label for label, _ in chart.x_ticks] == ["0", "20", "40", "60", "80"]
     assert chart.points[0].x < chart.right_edge
@@ -251,6 +264,17 @@ def test_pushes_and_quality_show_only_once_their_data_exists(  # type: ignore[no
     assert 'data-job-id="push-1"' in pushes and 'max="500" value="120"' in pushes
     assert "sending v3's predictions" in pushes and "about 8 s left" in pushes
     assert 'data-src="/quality?project=7" hidden' in html
+
+
+def test_job_reasons_are_said_as_a_person_would() -> None:
+    assert page_data.reason_words("start_training: always trains (queued before an upgrade)") == (
+        "Start training (Label Studio's button, or a START_TRAINING webhook) (queued before "
+        "an upgrade)"
+    )
+    assert page_data.reason_words(
+        "annotation_created: 10 annotation changes since the last run"
+    ) == ("annotation created: 10 annotation changes since the last run")
+    assert page_data.reason_words("behind") == "behind"
 
 
 def test_jobs_are_grouped_by_what_a_person_asks_of_them() -> None:

@@ -10,6 +10,7 @@ serving version has a ring: shape and colour both tell them apart. The template
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 from backend.store import number as version_number
@@ -19,6 +20,7 @@ WIDTH, HEIGHT = 480, 300  # a shape that reads on a phone's width as on a laptop
 LEFT, RIGHT, TOP, BOTTOM = 52, 16, 32, 48  # margins around the plot
 Y_TICKS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 MARK = 6  # half the size of a marker
+NUDGE = 10  # pixels between versions trained on as many tasks
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,11 @@ class Point:
     estimate: bool  # a cross-validation estimate, not a held-out score
     x: float
     y: float
+    label_below: bool = False  # versions trained on as many tasks take turns above and below
+
+    @property
+    def label_y(self) -> float:
+        return self.y + 24 if self.label_below else self.y - 17
 
     @property
     def classes(self) -> str:
@@ -113,20 +120,27 @@ def chart_of(control: str, details: list[dict], current: str | None) -> Chart:
     )
     chart.x_ticks = [(str(t), x_position(t, x_max)) for t in range(0, x_max + 1, step)]
     chart.y_ticks = [(f"{t:.1f}", y_position(t)) for t in Y_TICKS]
-    chart.points = [
-        Point(
-            version=detail["version"],
-            name=short_name(detail["version"]),
-            tasks=entry.get("training_annotations") or 0,
-            value=score["value"],
-            accepted=bool(detail.get("accepted")),
-            current=detail["version"] == current,
-            estimate=score["kind"] == "cross_validation",
-            x=x_position(entry.get("training_annotations") or 0, x_max),
-            y=y_position(score["value"]),
+    counts = [entry.get("training_annotations") or 0 for _, entry, _ in rows]
+    same, seen = Counter(counts), Counter[int]()
+    for (detail, _, score), tasks in zip(rows, counts, strict=True):
+        # versions trained on as many tasks (corrections, a rollback and a rerun) sit side
+        # by side instead of on top of each other; their titles say the exact count
+        nudge = (seen[tasks] - (same[tasks] - 1) / 2) * NUDGE
+        chart.points.append(
+            Point(
+                version=detail["version"],
+                name=short_name(detail["version"]),
+                tasks=tasks,
+                value=score["value"],
+                accepted=bool(detail.get("accepted")),
+                current=detail["version"] == current,
+                estimate=score["kind"] == "cross_validation",
+                x=x_position(tasks, x_max) + nudge,
+                y=y_position(score["value"]),
+                label_below=seen[tasks] % 2 == 1,
+            )
         )
-        for detail, entry, score in rows
-    ]
+        seen[tasks] += 1
     return chart
 
 

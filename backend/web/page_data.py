@@ -107,6 +107,36 @@ def trained_on(detail: dict) -> str:
     return " / ".join(str(n) for n in sorted(counts))
 
 
+# what starts a job, as a person would say it (the reasons come from web.webhooks)
+REASON_WORDS = {
+    "start_training": "Start training (Label Studio's button, or a START_TRAINING webhook)",
+    "annotation_created": "annotation created",
+    "annotation_updated": "annotation updated",
+    "annotations_deleted": "annotations deleted",
+}
+STATUS_WORDS = {
+    "current": "serves now",
+    "rejected": "the training run kept the version serving then",
+    "rolled_back": "served until an older version was made current",
+    "superseded": "a newer version replaced it",
+    "unreadable": "its version.json cannot be read",
+}
+METRIC_WORDS = {
+    "macro_f1": "macro_f1 is the F1 score averaged over the labels",
+    "entity_f1": "entity_f1 is the F1 score of spans with exact boundaries and label",
+}
+
+
+def reason_words(reason: str) -> str:
+    """`start_training: always trains` -> what a person calls it."""
+    head, _, rest = (reason or "").partition(": ")
+    if head == "start_training":
+        return REASON_WORDS[head] + (rest.removeprefix("always trains") or "")
+    if head in REASON_WORDS:
+        return f"{REASON_WORDS[head]}: {rest}"
+    return reason or ""
+
+
 def job_kind(job: dict) -> str:
     return job.get("kind") or TRAINING
 
@@ -175,7 +205,8 @@ def project_row(project: int, listing: dict | None, jobs: list[dict]) -> dict:
     }
 
 
-def projects_in(listings: dict[int, dict], jobs: list[dict]) -> list[int]:
-    """Projects with a version in the store, and those with a job (a first run)."""
+def projects_in(listings: dict[int, dict], jobs: list[dict], connected: list[int]) -> list[int]:
+    """Projects with a version in the store, a job (a first run), or a label config seen
+    (connected to Label Studio, nothing trained yet)."""
     with_jobs = {job["project"] for job in jobs if isinstance(job.get("project"), int)}
-    return sorted(set(listings) | with_jobs)
+    return sorted(set(listings) | with_jobs | set(connected))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, render_template, request
 
+from backend.training.triggers import verdict
 from backend.web import page_data
 from backend.web.curve_chart import learning_curves
 from backend.web.job_routes import MAX_LIMIT, list_jobs
@@ -64,7 +65,7 @@ def overview_page() -> str:
     shared = services()
     jobs = list_jobs(shared.redis, None, MAX_LIMIT)["jobs"]
     listings = {p: project_versions(shared.store, p) for p in project_ids(shared.store)}
-    projects = page_data.projects_in(listings, jobs)
+    projects = page_data.projects_in(listings, jobs, shared.configs.projects())
     rows = [
         page_data.project_row(p, listings.get(p), [j for j in jobs if j["project"] == p])
         for p in projects
@@ -87,8 +88,30 @@ def project_page(project: int) -> str:
         signature=page_data.jobs_signature(jobs),
         job_limit=page_data.JOB_LIMIT,
         quality_url=f"{QUALITY_ROUTE}?project={project}" if has_route(QUALITY_ROUTE) else "",
+        next_run=next_run(project, listing["current"] is not None),
+        status_words=page_data.STATUS_WORDS,
+        metric_words=page_data.METRIC_WORDS,
         settings=page_settings(),
     )
+
+
+def next_run(project: int, has_version: bool) -> str:
+    """When annotations start the next run, as the next webhook would be told."""
+    shared = services()
+    settings = shared.settings
+    annotated = (
+        shared.webhook_annotations.count(project)
+        if settings.training_source == "webhooks" and not has_version
+        else None
+    )
+    judged = verdict(
+        shared.changes.count(project),
+        annotated,
+        has_version,
+        settings.train_min_annotations,
+        settings.train_every_changes,
+    )
+    return f"at the next annotation event ({judged.reason})" if judged.train else judged.reason
 
 
 def has_route(path: str) -> bool:
@@ -110,6 +133,11 @@ def page_settings() -> dict:
 @pages_blueprint.app_template_global("pace")
 def pace_global(progress: dict, suffix: str = "", done: str = "") -> str:
     return page_data.pace_text(progress, suffix, done)
+
+
+@pages_blueprint.app_template_filter("reason")
+def reason_filter(reason: str) -> str:
+    return page_data.reason_words(reason)
 
 
 @pages_blueprint.app_template_filter("short")

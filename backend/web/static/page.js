@@ -117,6 +117,7 @@ function wireRollback(main, dialog) {
     const served = document.getElementById("served").dataset.served;
     dialog.querySelector("[data-field=name]").textContent = button.dataset.name;
     dialog.querySelector("[data-field=instead]").textContent = served ? ` instead of ${served}` : "";
+    dialog.querySelector("#activate-confirm").textContent = `Serve ${button.dataset.name}`;
     error.textContent = "";
     reason.value = "";
     dialog.showModal();
