@@ -141,6 +141,7 @@ def test_a_browser_at_the_root_gets_the_projects_page_behind_auth(  # type: igno
     for headers in ({}, authorization(password="wrong")):
         refused = client.get("/", headers={**BROWSER, **headers})
         assert refused.status_code == 401 and refused.json["error"] == "unauthorized"
+        assert "sign in with the backend's BASIC_AUTH_USER" in refused.json["fix"]
         assert refused.headers["WWW-Authenticate"] == 'Basic realm="lsbert"'
     for path in ("/projects/7", "/static/page.js", "/static/page.css"):
         assert client.get(path, headers=BROWSER).status_code == 401, path

@@ -41,6 +41,11 @@ def check_request(settings: Settings) -> None:
     g.authenticated = not settings.basic_auth_enabled or credentials_match(settings)
     if g.authenticated or is_open() or request.path in TRIGGER_PATHS:
         return
+    if wants_html():
+        raise Unauthorized(
+            "this page requires basic auth",
+            "reload and sign in with the backend's BASIC_AUTH_USER and BASIC_AUTH_PASS",
+        )
     raise Unauthorized(
         "this backend requires basic auth",
         "in Label Studio's Model settings, turn on 'Use basic auth' with BASIC_AUTH_USER "
