@@ -2,8 +2,9 @@
 learns in the background, and the shared core both sides stand on.
 
     web/       the HTTP side, in web processes: Label Studio's protocol (/health, /setup,
-               /predict, /webhook), /versions with rollback, /jobs, /metrics, the cache of
-               served models. It answers at once and never trains: it enqueues.
+               /predict, /webhook), /versions with rollback, /jobs, /metrics, the
+               operator's pages, the cache of served models. It answers at once and never
+               trains: it enqueues.
     training/  the worker side: triggers, the RQ queue and worker, the job, one run
                (project data, held-out split, a challenger per control, the policy that
                decides which version serves), and jobs queued by earlier releases.

@@ -29,6 +29,11 @@ class Unauthorized(BackendError):
     code = "unauthorized"
 
 
+class Forbidden(BackendError):
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(BackendError):
     status = 404
     code = "not_found"

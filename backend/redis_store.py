@@ -53,6 +53,12 @@ class ProjectConfigs:
     def get(self, project: int) -> str | None:
         return as_text(self.redis.get(project_key(project, LABEL_CONFIG))) or None
 
+    def projects(self) -> list[int]:
+        """The projects whose config was seen: connected, trained or not."""
+        found = self.redis.scan_iter(match=key("project", "*", LABEL_CONFIG), count=500)
+        ids = (as_text(name).split(":")[2] for name in found)
+        return sorted({int(i) for i in ids if i.isdigit()})
+
 
 class WebhookAnnotations:
     """Annotations as webhooks delivered them, for training when no API key is configured.
@@ -132,6 +138,10 @@ class AnnotationChanges:
 
     def add(self, project: int, count: int) -> int:
         return int(self.redis.incrby(project_key(project, CHANGES), count))
+
+    def count(self, project: int) -> int:
+        """The changes counted since the last run began, left as they are."""
+        return int(self.redis.get(project_key(project, CHANGES)) or 0)
 
     def take(self, project: int) -> int:
         """The changes counted so far, and a fresh count from now on (called by a run)."""

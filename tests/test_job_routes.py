@@ -13,6 +13,7 @@ from rq.registry import FinishedJobRegistry
 
 from backend.settings import Settings
 from backend.tools.payloads import annotation_webhook, task
+from backend.training.jobs import ProgressRecorder
 from backend.training.queue import JOB_FUNCTION, QUEUE_NAME, TrainingQueue
 from backend.web.app import create_app
 from tests.conftest import SENTIMENT_CONFIG, WorkerProcess, wait_for
@@ -212,3 +213,33 @@ def test_a_training_job_shows_its_progress_while_it_runs_then_its_version(  # ty
     listed = get_jobs(client, "?project=1")
     assert listed["counts"] == {**NO_JOBS, "finished": 1}
     assert listed["jobs"] == [{key: value for key, value in item.items() if key != "result"}]
+
+
+class FakeJob:
+    def __init__(self) -> None:
+        self.id, self.meta, self.saves = "job", {}, 0
+
+    def save_meta(self) -> None:
+        self.saves += 1
+
+
+def test_progress_carries_the_pace_and_what_is_left_of_the_stage() -> None:
+    now = [100.0]
+    job = FakeJob()
+    record = ProgressRecorder(job, clock=lambda: now[0])
+    details = {"control": "sentiment", "stage": "pairs", "epoch": 1, "total_steps": 400}
+    record("training", {**details, "step": 1})
+    first = job.meta["progress"]
+    assert (first["step"], first["steps_per_second"], first["eta_seconds"]) == (1, None, None)
+    now[0] += 1.0
+    record("training", {**details, "step": 50})  # under 2 s since the last save: not saved
+    now[0] += 1.5
+    record("training", {**details, "step": 101})
+    progress = job.meta["progress"]
+    assert progress["steps_per_second"] == 40.0  # 100 steps in 2.5 s
+    assert progress["eta_seconds"] == 7  # 299 steps left at that pace
+    assert progress["stage_started_at"] == first["stage_started_at"]
+    assert job.saves == 2
+    now[0] += 3
+    record("training", {**details, "stage": "fine-tuning", "step": 1})  # a new stage
+    assert job.meta["progress"]["steps_per_second"] is None

@@ -77,7 +77,8 @@ class ServingSettings:
     basic_auth_user: str = WEB.setting(
         "BASIC_AUTH_USER",
         "",
-        "with `BASIC_AUTH_PASS`, require basic auth on every route but `/health` (and `/`); "
+        "with `BASIC_AUTH_PASS`, require basic auth on every route and page but Label "
+        "Studio's health check (`/health`, and `/` unless a browser asks for the page); "
         "`/webhook` without it is a trigger only; set both or neither",
         essential=True,
     )

@@ -9,7 +9,7 @@ from redis.exceptions import LockNotOwnedError, RedisError
 from redis.lock import Lock
 from rq import get_current_job
 
-from backend.clock import Periodic
+from backend.clock import Periodic, utc_now
 from backend.errors import TrainingSkipped
 from backend.metrics import Metrics
 from backend.settings import Settings
@@ -23,20 +23,43 @@ LOCK_RENEW_EVERY = TRAINING_LOCK_TTL / 4
 
 
 class ProgressRecorder:
-    """Keeps the job's progress (stage, epoch, step, loss) in its meta, and in the log."""
+    """Keeps the job's progress (stage, epoch, step, loss) in its meta, and in the log,
+    with the stage's pace: when it started, steps per second, and seconds left at that pace
+    (what the project page's ETA says)."""
 
-    def __init__(self, job) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, job, clock=time.monotonic) -> None:  # type: ignore[no-untyped-def]
         self.job = job
-        self.saved_at = 0.0
+        self.clock = clock
+        self.saved_at = -PROGRESS_EVERY
+        self.stage: tuple = ()
+        self.stage_started = 0.0
+        self.stage_started_at = ""
+        self.first_step = 0
 
     def __call__(self, stage: str, details: dict) -> None:
-        now = time.monotonic()
+        now = self.clock()
+        step = int(details.get("step") or 0)
+        key = (stage, details.get("control"), details.get("stage"))
+        if key != self.stage:  # a new stage (or control): its pace starts afresh
+            self.stage, self.stage_started, self.first_step = key, now, step
+            self.stage_started_at = utc_now()
         if now - self.saved_at < PROGRESS_EVERY:
             return
         self.saved_at = now
-        self.job.meta["progress"] = {"stage": stage, **details}
+        self.job.meta["progress"] = {"stage": stage, **details, **self.pace(now, details)}
         self.job.save_meta()
         log.info("job %s %s: %s", self.job.id, stage, details)
+
+    def pace(self, now: float, details: dict) -> dict:
+        done, elapsed = int(details.get("step") or 0) - self.first_step, now - self.stage_started
+        rate = done / elapsed if done > 0 and elapsed > 0 else None
+        total = details.get("total_steps")
+        left = (total - details["step"]) / rate if rate and total else None
+        return {
+            "stage_started_at": self.stage_started_at,
+            "steps_per_second": round(rate, 2) if rate else None,
+            "eta_seconds": round(left) if left is not None else None,
+        }
 
 
 def renewing(lock: Lock) -> Periodic:

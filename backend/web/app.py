@@ -15,6 +15,7 @@ from backend.redis_store import connect
 from backend.settings import Settings
 from backend.web.auth import check_request
 from backend.web.job_routes import jobs_blueprint
+from backend.web.pages import add_page_headers, pages_blueprint
 from backend.web.protocol import blueprint
 from backend.web.services import Services
 from backend.web.version_routes import versions_blueprint
@@ -24,15 +25,17 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None, redis: Redis | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    app = Flask("lsbert")
+    app = Flask("lsbert", static_folder=None)  # the pages blueprint serves /static
     app.json.sort_keys = False  # type: ignore[attr-defined]
     shared = Services.build(settings, redis or connect(settings.require_redis("web")))
     app.extensions["lsbert"] = shared
     app.register_blueprint(blueprint)
     app.register_blueprint(jobs_blueprint)
     app.register_blueprint(versions_blueprint)
+    app.register_blueprint(pages_blueprint)
     app.before_request(lambda: check_request(settings))
     app.after_request(count_request)
+    app.after_request(add_page_headers)
     register_error_handlers(app)
     return app
 

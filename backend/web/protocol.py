@@ -1,13 +1,15 @@
 """Label Studio's ML backend protocol: /health, /setup, /predict and /webhook, plus /metrics.
-(`GET /versions`, which Label Studio reads too, is in backend.web.version_routes.)"""
+(`GET /versions`, which Label Studio reads too, is in backend.web.version_routes; `GET /`
+asked for by a browser is the operator's page, backend.web.pages.)"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, jsonify
+from flask import Blueprint, Response, g, jsonify, make_response
 
 from backend.errors import BadRequest
 from backend.label_config import parse_label_config
 from backend.store import UNTRAINED, project_id
+from backend.web.pages import overview_page, wants_html
 from backend.web.predictions import predict_tasks
 from backend.web.services import json_body, services
 from backend.web.webhooks import handle_webhook
@@ -17,6 +19,13 @@ MODEL_CLASS = "lsbert.TextClassifier"
 
 
 @blueprint.get("/")
+def root() -> Response:
+    """Label Studio's health check, or, for a browser, the list of projects."""
+    response = make_response(overview_page() if wants_html() else health())
+    response.vary.add("Accept")  # one address, two answers: caches must keep them apart
+    return response
+
+
 @blueprint.get("/health")
 def health() -> Response:
     settings = services().settings
