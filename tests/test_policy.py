@@ -3,6 +3,8 @@ on hand-made records and scores, with no model, no Redis and no files."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from backend.label_config import CHOICES, LABELS, Control
@@ -255,8 +257,13 @@ def test_a_collapsed_champion_is_reported_as_relabelling() -> None:
     )
     decision = decide(comparison, 0.02, 0.9, None)
     assert comparison.relabelled
-    assert "fell from 0.860 to 0.250 with today's labels: a sign of relabelling" in decision.reason
+    # a lead of 5 tasks to none would show it at least as good, were the yardstick steady
+    assert not decision.accepted and decision.reason.startswith("rejected (relabelling)")
+    assert "fell from 0.860 to 0.250 with today's labels (3 tasks relabelled)" in decision.reason
     assert decision.extra["evidence"]["relabelling_suspected"] is True
+    superset = decide(replace(comparison, not_superset=None), 0.02, 0.9, None)
+    assert superset.accepted  # its training labels did not move: only the held-out ones did
+    assert "a sign of relabelling, not of a better challenger" in superset.reason
     steady = Comparison(difference(1, 1), None, changed=(1,), champion_then=0.8, champion_now=0.75)
     assert not steady.relabelled
 

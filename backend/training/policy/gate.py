@@ -54,8 +54,9 @@ def decide(
     the champion is better: McNemar's test at `confidence` on the tasks only one of them got
     right, with a metric difference beyond `tolerance`. Any other challenger must show it
     is at least as good: a lower bound of the paired difference at `confidence` within
-    `tolerance` (the cautious bound, which a few tasks cannot meet just by agreeing).
-    Inconclusive keeps the champion, and says how to go on.
+    `tolerance` (the cautious bound, which a few tasks cannot meet just by agreeing), and
+    its labels must not have moved under the champion's own yardstick (its held-out score
+    collapsing with today's labels). Inconclusive keeps the champion, and says how to go on.
     """
     if comparison is None:
         return Decision(True, f"accepted without comparison: {no_comparison}")
@@ -94,6 +95,18 @@ def decide(
             f"{verdict}. {evidence}.{left_out_phrase(comparison)}"
         )
         return replace(figures, reason=reason)
+    if comparison.relabelled:  # its lead may come from the labels that moved, not from it
+        moved = tasks_phrase(len(comparison.changed))
+        reason = (
+            f"rejected (relabelling): {comparison.not_superset}, and the current version's "
+            f"own held-out score fell from {comparison.champion_then:.3f} to "
+            f"{comparison.champion_now:.3f} with today's labels ({moved} relabelled): "
+            "labels moved under both models, so no comparison on them can tell "
+            f"which is better. {evidence}. To go on: check the relabelled tasks (listed in "
+            "this version's record), or serve it anyway with one call, "
+            "POST /versions/<this version>/activate?project=<project>."
+        )
+        return replace(figures, accepted=False, reason=reason)
     if d.cautious_lower >= -tolerance:
         reason = (
             f"accepted: {comparison.not_superset}, and it is shown at least as good (lower "
