@@ -167,9 +167,23 @@ class Replay:
 
 
 def scores(model, examples: Examples) -> dict:  # type: ignore[no-untyped-def]
-    from model.evaluation import evaluation_record
+    """The evaluation record, and for a classifier the expected calibration error of its
+    served (temperature-scaled) scores: do they mean what they say?"""
+    from model.evaluation import evaluate_choices, evaluation_record
 
-    return evaluation_record(model.evaluate(examples.texts, examples.targets))
+    if not hasattr(model, "raw_logits"):  # a span tagger
+        return evaluation_record(model.evaluate(examples.texts, examples.targets))
+    from model.calibration import choice_confidences, expected_calibration_error
+    from model.training import targets_tensor
+
+    logits = model.raw_logits(examples.texts)  # once, for both figures
+    predicted = [model.decide(row).labels for row in model.probabilities(logits).tolist()]
+    record = evaluation_record(evaluate_choices(predicted, examples.targets))
+    targets = targets_tensor(examples.targets, model.label_space)
+    multi = model.label_space.multi_label
+    found = choice_confidences(logits, targets, multi, model.temperature)
+    record["ece"] = expected_calibration_error(*found)
+    return record
 
 
 def most_uncertain_first(

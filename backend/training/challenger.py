@@ -118,7 +118,7 @@ def train_challenger(
     )
     start_from = run.champion.model_folder(control) if run.plan.mode == WARM else None
     model, report = train_control(base_model, control, train, settings, report_progress, start_from)
-    calibration = calibrated(model, control, held_out)
+    calibration = calibrated(model, control, held_out, previous)
     model.save(folder)
     record = control_record(control, folder.name, train, report, run.plan)
     record.calibration = calibration
@@ -145,20 +145,29 @@ def train_challenger(
     return record
 
 
-def calibrated(model, control: Control, held_out: Examples | None) -> dict | None:  # type: ignore[no-untyped-def]
-    """Fit the classifier's temperature on its held-out answers (it sets it on the model,
-    which is saved with it); spans are not calibrated."""
+def calibrated(  # type: ignore[no-untyped-def]
+    model, control: Control, held_out: Examples | None, previous: ControlRecord | None
+) -> dict | None:
+    """Fit the classifier's temperature on its held-out answers and set it on the model,
+    which is saved with it. Too few of them fit noise: the champion's temperature carries
+    over (a warm start keeps its steepness), or none. Spans are not calibrated."""
     if control.kind != CHOICES:
         return None
-    from model.calibration import calibrate
+    from model.calibration import MIN_EXAMPLES, calibrate
     from model.training import targets_tensor
 
-    if held_out is None:
-        return {"temperature": 1.0, "examples": 0, "reason": "no held-out tasks yet"}
-    targets = targets_tensor(held_out.targets, model.label_space)
-    found = calibrate(model.raw_logits(held_out.texts), targets, control.multi_label)
-    model.temperature = found.temperature
-    return {k: v for k, v in asdict(found).items() if v not in (None, "")}
+    if held_out is not None and len(held_out) >= MIN_EXAMPLES:
+        targets = targets_tensor(held_out.targets, model.label_space)
+        found = asdict(calibrate(model.raw_logits(held_out.texts), targets, control.multi_label))
+    else:
+        inherited = (previous.calibration or {}).get("temperature") if previous else None
+        reason = f"fewer than {MIN_EXAMPLES} held-out answers"
+        if inherited:
+            reason += ": the current version's temperature carries over"
+        found = {"temperature": float(inherited or 1.0), "examples": len(held_out or ())}
+        found["reason"] = reason
+    model.temperature = found["temperature"]
+    return {k: v for k, v in found.items() if v not in (None, "")}
 
 
 def held_out_record(
