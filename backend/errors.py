@@ -39,9 +39,21 @@ class NotFound(BackendError):
     code = "not_found"
 
 
+class PayloadTooLarge(BackendError):
+    status = 413
+    code = "payload_too_large"
+
+
 class QueueUnavailable(BackendError):
     status = 503
     code = "queue_unavailable"
+
+
+class PredictionTimeout(BackendError):
+    """A /predict ran past WEB_TIMEOUT; it stopped between two batches."""
+
+    status = 503
+    code = "prediction_timeout"
 
 
 class ConfigError(Exception):

@@ -5,6 +5,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+
 from backend.errors import UnsupportedLabelConfig
 
 CHOICES, LABELS = "choices", "labels"
@@ -36,13 +39,36 @@ class LabelConfig:
         return next((c for c in self.controls if c.name == name), None)
 
 
+def check_encodable(xml: str) -> str:
+    """The config, refused unless it is text that can be stored and parsed: JSON can carry
+    a lone UTF-16 surrogate (\\ud800), which UTF-8 cannot encode."""
+    try:
+        xml.encode()
+    except UnicodeEncodeError as error:
+        raise UnsupportedLabelConfig(
+            f"the label config holds a character that is not valid Unicode at {error.start}",
+            "paste the config from the project's Labeling Interface (Code view) again",
+        ) from None
+    return xml
+
+
 def parse_xml(xml: object) -> ET.Element:
     if not isinstance(xml, str) or not xml.strip():
+        what = "empty" if isinstance(xml, str) or not xml else f"a {type(xml).__name__}"
         raise UnsupportedLabelConfig(
-            "the label config is empty", f"send a Label Studio label config with {SUPPORTED}"
+            f"the label config is {what}, not XML text",
+            f"send a Label Studio label config with {SUPPORTED}",
         )
     try:
-        return ET.fromstring(xml)
+        # defused: entity expansion (billion laughs) and external entities are refused
+        return SafeET.fromstring(check_encodable(xml))
+    except DefusedXmlException as error:
+        name = getattr(error, "name", None)  # of the entity; never its SYSTEM path or URL
+        raise UnsupportedLabelConfig(
+            f"the label config declares an entity{f' ({name!r})' if name else ''} or refers "
+            "to an external one, which this backend refuses",
+            "remove the <!DOCTYPE> and its <!ENTITY> declarations; Label Studio configs need none",
+        ) from None
     except ET.ParseError as error:
         raise UnsupportedLabelConfig(
             f"the label config is not valid XML: {error}",

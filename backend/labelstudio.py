@@ -13,6 +13,7 @@ import threading
 import requests
 
 from backend.errors import LabelStudioError
+from backend.redaction import without_credentials
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,8 @@ class LabelStudioClient:
             )
         except requests.RequestException as error:
             raise LabelStudioError(
-                f"Label Studio is unreachable at {self.url} ({type(error).__name__}): check "
+                f"Label Studio is unreachable at {without_credentials(self.url)} "
+                f"({type(error).__name__}): check "
                 "LABEL_STUDIO_URL and that Label Studio runs"
             ) from None
 

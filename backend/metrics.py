@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from redis import Redis
@@ -13,6 +14,9 @@ from backend.redis_store import METRICS, as_text, key
 log = logging.getLogger(__name__)
 
 PAUSE_AFTER_ERROR = 10.0  # seconds
+LABEL = r'[a-z_]+="(?:[^"\\\n]|\\[\\"n])*"'
+# a stored series that is not one (written by an older release) is never shown
+SERIES = re.compile(rf"[a-z_]+(?:\{{{LABEL}(?:,{LABEL})*\}})?")
 HELP = {
     "lsbert_http_requests_total": "HTTP requests answered, by route and status",
     "lsbert_predicted_tasks_total": "tasks answered by /predict",
@@ -24,10 +28,45 @@ HELP = {
 }
 
 
+# The webhook actions Label Studio sends (webhooks/models.py of 1.23, and the train call's
+# START_TRAINING): a label takes these values or "other", so no request adds series at will.
+WEBHOOK_ACTIONS = frozenset(
+    {
+        "PROJECT_CREATED",
+        "PROJECT_UPDATED",
+        "PROJECT_DELETED",
+        "TASKS_CREATED",
+        "TASKS_DELETED",
+        "ANNOTATION_CREATED",
+        "ANNOTATIONS_CREATED",
+        "ANNOTATION_UPDATED",
+        "ANNOTATIONS_DELETED",
+        "LABEL_LINK_CREATED",
+        "LABEL_LINK_UPDATED",
+        "LABEL_LINK_DELETED",
+        "REVIEW_CREATED",
+        "REVIEW_UPDATED",
+        "REVIEWS_DELETED",
+        "START_TRAINING",
+    }
+)
+OTHER_ACTION = "other"
+
+
+def webhook_action_label(action: str) -> str:
+    return action if action in WEBHOOK_ACTIONS else OTHER_ACTION
+
+
+def escape_label(value: object) -> str:
+    """A label value as the Prometheus text format writes it: backslash, double quote and
+    newline escaped."""
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def series(name: str, **labels: object) -> str:
     if not labels:
         return name
-    inner = ",".join(f'{k}="{str(v).replace(chr(34), "")}"' for k, v in sorted(labels.items()))
+    inner = ",".join(f'{k}="{escape_label(v)}"' for k, v in sorted(labels.items()))
     return f"{name}{{{inner}}}"
 
 
@@ -61,7 +100,7 @@ class Metrics:
             lines += [
                 f"{s} {format_number(v)}"
                 for s, v in sorted(values.items())
-                if s == name or s.startswith(name + "{")
+                if (s == name or s.startswith(name + "{")) and SERIES.fullmatch(s)
             ]
         return "\n".join(lines) + "\n"
 

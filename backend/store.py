@@ -36,12 +36,19 @@ HISTORY_FILE = "history.json"
 CURRENT, REJECTED, ROLLED_BACK, SUPERSEDED = "current", "rejected", "rolled_back", "superseded"
 
 
+MAX_ID_DIGITS = 18  # a 64-bit database id; longer names make file names too long
+
+
 def project_id(value: object) -> int:
-    """A Label Studio project id from `3`, `"3"` or the `"3.1700000000"` that /setup sends."""
-    text = str(value).split(".", 1)[0].strip() if value is not None else ""
-    if not text.isdigit() or int(text) < 1:
+    """A Label Studio project id from `3`, `"3"` or the `"3.1700000000"` that /setup sends:
+    ASCII digits only (str.isdigit takes "²" and "٣"), at most 18 of them, at least 1."""
+    text = str(value).split(".", 1)[0].strip() if isinstance(value, int | str) else ""
+    valid = not isinstance(value, bool) and text.isascii() and text.isdigit()
+    if not valid or len(text) > MAX_ID_DIGITS or int(text) < 1:
+        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:40]}..."
         raise BadRequest(
-            f"project {value!r} is not a Label Studio project id",
+            f"project {shown} is not a Label Studio project id (a whole number from 1, of at "
+            f"most {MAX_ID_DIGITS} digits)",
             'send the project id as Label Studio does, e.g. "project": "3.1700000000"',
         )
     return int(text)

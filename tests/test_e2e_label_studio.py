@@ -230,6 +230,9 @@ def test_corrections_updates_and_deletions_reach_the_next_version_with_basic_aut
         )
         metrics = requests.get(serve.url + "/metrics", auth=("studio", "a-long-secret")).text
         assert 'lsbert_training_jobs_total{outcome="published"}' in metrics
+        # START_TRAINING needs the credentials, and Label Studio's train call sends them
+        assert 'lsbert_webhooks_total{action="START_TRAINING"} 1' in metrics
+        assert 'route="/webhook",status="401"' not in metrics
     finally:
         serve.stop()
 

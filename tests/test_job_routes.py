@@ -99,10 +99,13 @@ def test_waiting_jobs_are_listed_newest_first_and_by_project(  # type: ignore[no
     assert [job["id"] for job in limited["jobs"]] == [behind]
     assert limited["counts"] == listed["counts"]
 
-    for job_id in (stranger, elsewhere, "expired", "stub", f"{first}:execution"):
+    for job_id in (stranger, elsewhere, "expired", "stub"):
         response = jobs_client.get(f"/jobs/{job_id}")
         assert response.status_code == 404, job_id
         assert response.json["error"] == "job_not_found"
+    # RQ reads "a:b" as job "a" (an execution's key): not a job id at all
+    response = jobs_client.get(f"/jobs/{first}:execution")
+    assert response.status_code == 400 and "job id" in response.json["message"]
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from backend.redaction import without_credentials
 from backend.settings.fields import Group, redis_url, url, without_password
 
 LABEL_STUDIO = Group("Label Studio")
@@ -20,6 +21,7 @@ class ConnectionSettings:
         "Set together with the key.",
         url,
         essential=True,
+        mask=without_credentials,
     )
     label_studio_api_key: str = LABEL_STUDIO.setting(
         "LABEL_STUDIO_API_KEY",

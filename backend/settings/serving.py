@@ -97,7 +97,16 @@ class ServingSettings:
     web_timeout: int = WEB.setting(
         "WEB_TIMEOUT",
         120,
-        "seconds before gunicorn restarts a stuck request (Label Studio waits 100 s for "
-        "`/predict`)",
+        "seconds a `/predict` may run: past it the request stops between two batches with "
+        "`503 prediction_timeout` (Label Studio waits 100 s); also gunicorn's timeout for a "
+        "worker process that stops answering its master, which is then restarted",
         minimum=5,
+    )
+    request_max_mb: int = WEB.setting(
+        "REQUEST_MAX_MB",
+        20,
+        "largest request body in MB (2^20 bytes), refused with `413 payload_too_large` before "
+        "it is read; 500 tasks of a span project with 2,000-character texts, two annotations "
+        "and one prediction of 20 regions each, as Label Studio sends them, take 7 MB",
+        minimum=1,
     )

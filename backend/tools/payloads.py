@@ -88,3 +88,95 @@ def start_training(project: int, full: bool = False) -> dict:
     for a retrain from BASE_MODEL."""
     body: dict = {"action": "START_TRAINING", "project": {"id": project}}
     return {**body, "full_retrain": True} if full else body
+
+
+STAMP = "2026-11-22T10:45:30.123456Z"
+
+
+def labels_region(index: int, start: int, end: int, text: str, origin: str = "manual") -> dict:
+    """One `<Labels>` region of a result, with the fields Label Studio stores on it."""
+    return {
+        "id": f"r{index:08x}",
+        "type": "labels",
+        "value": {"start": start, "end": end, "text": text[start:end], "labels": ["ORG"]},
+        "origin": origin,
+        "to_name": "text",
+        "from_name": "label",
+    }
+
+
+def annotation_record(task_id: int, result: list[dict]) -> dict:
+    """An annotation as /predict and the export carry it (AnnotationSerializer's fields)."""
+    return {
+        "id": next(_ids),
+        "result": result,
+        "created_username": " annotator@example.com, 2",
+        "created_ago": "3 hours, 12 minutes",
+        "completed_by": 2,
+        "was_cancelled": False,
+        "ground_truth": False,
+        "created_at": STAMP,
+        "updated_at": STAMP,
+        "draft_created_at": STAMP,
+        "lead_time": 41.327,
+        "import_id": None,
+        "last_action": None,
+        "bulk_created": False,
+        "task": task_id,
+        "project": 1,
+        "updated_by": 2,
+        "parent_prediction": None,
+        "parent_annotation": None,
+        "last_created_by": None,
+        "state": "COMPLETED",
+    }
+
+
+def prediction_record(task_id: int, result: list[dict]) -> dict:
+    return {
+        "id": next(_ids),
+        "result": result,
+        "model_version": "v12-20261122T104530",
+        "created_ago": "2 days",
+        "score": 0.8731,
+        "cluster": None,
+        "neighbors": None,
+        "mislabeling": 0.0,
+        "created_at": STAMP,
+        "updated_at": STAMP,
+        "model": None,
+        "model_run": None,
+        "task": task_id,
+        "project": 1,
+    }
+
+
+def full_span_task(text: str, regions: int, annotations: int = 2, predictions: int = 1) -> dict:
+    """A task of a span project as Label Studio 1.23 sends it to /predict: every task field
+    (TaskSimpleSerializer), its annotations and predictions inline, `regions` regions each."""
+    task_id = next(_ids)
+    step = max(1, len(text) // max(1, regions))
+    ends = [(i * step, min(len(text), i * step + 12)) for i in range(regions)]
+    result = [labels_region(i, start, end, text) for i, (start, end) in enumerate(ends)]
+    return {
+        "id": task_id,
+        "annotations": [annotation_record(task_id, result) for _ in range(annotations)],
+        "predictions": [prediction_record(task_id, result) for _ in range(predictions)],
+        "data": {"text": text},
+        "meta": {},
+        "created_at": STAMP,
+        "updated_at": STAMP,
+        "is_labeled": annotations > 0,
+        "overlap": 1,
+        "inner_id": task_id,
+        "total_annotations": annotations,
+        "cancelled_annotations": 0,
+        "total_predictions": predictions,
+        "comment_count": 0,
+        "unresolved_comment_count": 0,
+        "last_comment_updated_at": None,
+        "project": 1,
+        "updated_by": 2,
+        "file_upload": 3,
+        "comment_authors": [],
+    }

@@ -21,12 +21,21 @@ OWN_SITE = {"same-origin", "none"}
 
 
 def credentials_match(settings: Settings) -> bool:
-    given = request.authorization
+    try:
+        given = request.authorization
+    except ValueError:  # werkzeug's base64 decoding of a header that is not ASCII
+        return False
     if given is None or given.type != "basic":
         return False
-    user_ok = hmac.compare_digest(str(given.username or ""), settings.basic_auth_user)
-    pass_ok = hmac.compare_digest(str(given.password or ""), settings.basic_auth_pass)
+    # bytes, not str: compare_digest refuses str with non-ASCII characters (a TypeError)
+    user_ok = hmac.compare_digest(utf8(given.username), utf8(settings.basic_auth_user))
+    pass_ok = hmac.compare_digest(utf8(given.password), utf8(settings.basic_auth_pass))
     return user_ok and pass_ok
+
+
+def utf8(text: str | None) -> bytes:
+    # werkzeug decodes the header as UTF-8, replacing what is not; surrogates cannot come
+    return (text or "").encode("utf-8", "replace")
 
 
 def is_open() -> bool:

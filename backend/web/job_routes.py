@@ -7,6 +7,7 @@ and write nothing, so a dashboard polling them cannot change what the workers do
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -18,6 +19,7 @@ from rq.results import Result
 
 from backend.clock import iso
 from backend.errors import BadRequest, NotFound
+from backend.redaction import for_answer
 from backend.redis_store import as_text
 from backend.store import project_id
 from backend.training.queue import JOB_FUNCTION, QUEUE_NAME, fetch_job
@@ -28,6 +30,7 @@ jobs_blueprint = Blueprint("jobs", __name__)
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 FETCH_CHUNK = 500  # job hashes per Redis round trip
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # what RQ accepts as a job id (uuid4s here)
 STATUSES = ("queued", "deferred", "running", "finished", "failed", "canceled")
 ENDED = {"finished", "failed", "canceled"}
 # RQ's statuses in this API's words: every way of waiting is "queued", but for "deferred"
@@ -78,7 +81,8 @@ def query_limit(value: str | None) -> int:
     if value is None:
         return DEFAULT_LIMIT
     text = value.strip()
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+    # ASCII digits only: str.isdigit takes "²", which int() refuses
+    if not (text.isascii() and text.isdigit()) or len(text) > 3 or not 1 <= int(text) <= MAX_LIMIT:
         raise BadRequest(
             f"limit {value!r} is not a whole number from 1 to {MAX_LIMIT}",
             f"send e.g. ?limit={DEFAULT_LIMIT}, or leave it out for the newest {DEFAULT_LIMIT}",
@@ -138,6 +142,11 @@ def fetch_jobs(redis: Redis, job_ids: list[str]) -> list[Job]:
 
 
 def fetch_training_job(redis: Redis, job_id: str) -> Job:
+    if not JOB_ID.fullmatch(job_id):
+        raise BadRequest(
+            "a job id has only letters, digits, '-' and '_' (at most 128)",
+            "use the job_id a webhook answered, or list the jobs with GET /jobs",
+        )
     job = fetch_job(redis, job_id)
     # RQ reads "a:b" as job "a" (an execution's key), so the id must come back unchanged
     if job is None or job.id != job_id or not is_training_job(job):
@@ -209,13 +218,14 @@ def describe_job(job: Job, latest: Result | None = None) -> dict:
         item["outcome"] = value.get("outcome")
         item["version"] = value.get("version")
         # why a run published nothing (skipped: the reason; rejected: the quality decision)
-        item["detail"] = value.get("reason") or value.get("decision")
+        detail = value.get("reason") or value.get("decision")
+        item["detail"] = for_answer(detail) if isinstance(detail, str) else detail
     elif status == "failed":
         item["error"] = last_line(latest.exc_string if latest is not None else None)
     return item
 
 
 def last_line(text: str | None) -> str | None:
-    """The exception itself, without the traceback above it."""
+    """The exception itself, without the traceback above it, nor credentials or paths."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    return lines[-1] if lines else None
+    return for_answer(lines[-1]) if lines else None

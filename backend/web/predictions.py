@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from statistics import fmean
 from typing import TYPE_CHECKING
 
+from backend.errors import PredictionTimeout
 from backend.label_config import CHOICES, Control, LabelConfig
 from backend.store import UNTRAINED
 from backend.web.model_cache import LoadedVersion
@@ -30,11 +32,34 @@ class TaskResults:
         return item
 
 
+class Deadline:
+    """When a /predict must stop (WEB_TIMEOUT after it began), checked between batches: a
+    thread of a threaded worker cannot be stopped from outside, so it stops itself."""
+
+    def __init__(self, at: float, seconds: float) -> None:
+        self.at, self.seconds = at, seconds
+        self.done, self.total = 0, 0
+
+    def check(self) -> None:
+        if time.monotonic() > self.at:
+            raise PredictionTimeout(
+                f"/predict ran past WEB_TIMEOUT={self.seconds:g} s and stopped after "
+                f"{self.done} of {self.total} texts",
+                "send fewer tasks per request (select fewer in Label Studio's Data Manager), "
+                "or raise WEB_TIMEOUT (Label Studio waits 100 s)",
+            )
+
+
 def predict_tasks(
-    tasks: Sequence[object], config: LabelConfig, loaded: LoadedVersion | None, batch_size: int
+    tasks: Sequence[object],
+    config: LabelConfig,
+    loaded: LoadedVersion | None,
+    batch_size: int,
+    deadline: Deadline | None = None,
 ) -> list[dict]:
     version = loaded.version if loaded else UNTRAINED
     answers = [TaskResults() for _ in tasks]
+    runs = []
     for control in config.controls:
         model = loaded.models.get(control.name) if loaded else None
         if model is None or set(model.label_space.labels) != set(control.labels):
@@ -42,12 +67,29 @@ def predict_tasks(
             # config's labels changed, nothing either until a model of the new ones exists.
             continue
         indexes, texts = texts_of(tasks, control.field)
-        if not texts:
-            continue
-        predictions: Sequence[Prediction | SpanPrediction] = model.predict(texts, batch_size)
-        for index, prediction in zip(indexes, predictions, strict=True):
-            add_prediction(answers[index], control, prediction)
+        if texts:
+            runs.append((control, model, indexes, texts))
+    deadline = deadline or Deadline(float("inf"), 0)
+    deadline.total = sum(len(texts) for *_, texts in runs)
+    for control, model, indexes, texts in runs:
+        for batch in length_sorted(indexes, texts, batch_size):
+            deadline.check()
+            batch_texts = [text for _, text in batch]
+            predictions: Sequence[Prediction | SpanPrediction] = model.predict(
+                batch_texts, batch_size
+            )
+            for (index, _), prediction in zip(batch, predictions, strict=True):
+                add_prediction(answers[index], control, prediction)
+            deadline.done += len(batch)
     return [answer.item(version) for answer in answers]
+
+
+def length_sorted(
+    indexes: list[int], texts: list[str], batch_size: int
+) -> list[list[tuple[int, str]]]:
+    """(task index, text) in batches of similar length, as the models batch them."""
+    pairs = sorted(zip(indexes, texts, strict=True), key=lambda pair: len(pair[1]))
+    return [pairs[start : start + batch_size] for start in range(0, len(pairs), batch_size)]
 
 
 def texts_of(tasks: Sequence[object], field: str) -> tuple[list[int], list[str]]:

@@ -10,8 +10,9 @@ from backend.errors import BadRequest
 from backend.label_config import parse_label_config
 from backend.store import UNTRAINED, project_id
 from backend.web.pages import overview_page, wants_html
-from backend.web.predictions import predict_tasks
-from backend.web.services import json_body, services
+from backend.web.predictions import Deadline, predict_tasks
+from backend.web.request_body import json_body
+from backend.web.services import services
 from backend.web.webhooks import handle_webhook
 
 blueprint = Blueprint("protocol", __name__)
@@ -58,10 +59,11 @@ def predict() -> Response:
             f"no label config for project {project}",
             "send 'label_config' with the tasks, as Label Studio does",
         )
+    config = parse_label_config(schema)
+    timeout = shared.settings.web_timeout
+    deadline = Deadline(g.started + timeout, timeout)
     loaded = shared.cache.get(project)
-    results = predict_tasks(
-        tasks, parse_label_config(schema), loaded, shared.settings.predict_batch_size
-    )
+    results = predict_tasks(tasks, config, loaded, shared.settings.predict_batch_size, deadline)
     shared.metrics.add("lsbert_predicted_tasks_total", len(tasks))
     shared.metrics.add("lsbert_prediction_results_total", sum(len(r["result"]) for r in results))
     return jsonify(results=results, model_version=loaded.version if loaded else UNTRAINED)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+
+from gunicorn import util
 from gunicorn.app.base import BaseApplication
 
 from backend.settings import Settings
@@ -50,5 +54,28 @@ class WebServer(BaseApplication):  # type: ignore[misc]
             cache.closing = True
 
 
+def write_json_error(sock: object, status: int, reason: str, message: str) -> None:
+    """gunicorn's answer to a request it refuses before the app sees it (a request line or
+    headers too long or malformed), as JSON like every other error, not an HTML page."""
+    fixes = {
+        414: "shorten the URL: send data in the JSON body, not the query",
+        431: "send fewer or shorter headers",
+    }
+    body = json.dumps(
+        {
+            "error": reason.lower().replace(" ", "_"),
+            "message": message or reason,
+            "fix": fixes.get(status, "send a well-formed HTTP/1.1 request"),
+            "error_id": uuid.uuid4().hex[:12],
+        }
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
 def run_web(settings: Settings, host: str, port: int) -> None:
+    util.write_error = write_json_error  # the workers' error pages, before they fork
     WebServer(settings, host, port).run()

@@ -6,11 +6,10 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from flask import current_app, request
+from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
 
-from backend.errors import BadRequest
 from backend.metrics import Metrics
 from backend.redis_store import AnnotationChanges, ProjectConfigs, WebhookAnnotations
 from backend.settings import Settings
@@ -67,13 +66,3 @@ class Services:
 def services() -> Services:
     """The current app's shared objects (inside a request)."""
     return current_app.extensions["lsbert"]
-
-
-def json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest(
-            "the request body is not a JSON object",
-            "send a JSON object with the header Content-Type: application/json",
-        )
-    return body

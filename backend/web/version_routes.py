@@ -3,14 +3,20 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Blueprint, Response, jsonify, request
 
-from backend.store import ModelStore, project_id
+from backend.errors import BadRequest
+from backend.redaction import for_answer
+from backend.store import VERSION_PATTERN, ModelStore, project_id
 from backend.store import number as version_number
 from backend.version_record import ControlRecord, VersionRecord
+from backend.web.request_body import json_body
 from backend.web.services import services
 
 versions_blueprint = Blueprint("versions", __name__)
+MAX_REASON = 1000  # characters of a reason kept in the project's history
 
 
 @versions_blueprint.get("/versions")
@@ -29,13 +35,29 @@ def versions() -> Response:
 
 @versions_blueprint.post("/versions/<version>/activate")
 def activate(version: str) -> Response:
-    body = request.get_json(silent=True) or {}
+    if not VERSION_PATTERN.fullmatch(version):
+        raise BadRequest(
+            f"{version[:40]!r} is not a version name",
+            "name a version as GET /versions?project=N lists them, e.g. v3-20261122T101500",
+        )
+    body = json_body(optional=True)
     shared = services()
     project = project_id(request.args.get("project") or body.get("project"))
-    reason = str(body.get("reason") or "activated through POST /versions/<version>/activate")
+    reason = activation_reason(body.get("reason"))
     replaced = shared.store.activate(project, version, reason)
     shared.cache.preload(project)
     return jsonify(project=project, model_version=version, replaced=replaced, reason=reason)
+
+
+def activation_reason(reason: object) -> str:
+    if reason is None or reason == "":
+        return "activated through POST /versions/<version>/activate"
+    if not isinstance(reason, str) or len(reason) > MAX_REASON:
+        raise BadRequest(
+            f"'reason' must be text of at most {MAX_REASON} characters",
+            'send e.g. {"reason": "v5 mislabels short reviews"}, or no body',
+        )
+    return reason
 
 
 def project_ids(store: ModelStore) -> list[int]:
@@ -64,12 +86,12 @@ def version_summary(store: ModelStore, project: int, version: str, status: str) 
     try:
         record = VersionRecord.from_dict(store.read_raw_version(project, version))
     except (OSError, ValueError, TypeError) as error:
-        return {"version": version, "status": "unreadable", "error": str(error)}
+        return {"version": version, "status": "unreadable", "error": for_answer(str(error))}
     return {
         "version": version,
         "status": status,
         "created_at": record.created_at,
-        "base_model": record.base_model,
+        "base_model": public_base_model(record.base_model),
         "champion": record.champion,
         "accepted": record.decision.accepted,
         "reason": record.decision.reason,
@@ -78,6 +100,17 @@ def version_summary(store: ModelStore, project: int, version: str, status: str) 
         "controls": [control_summary(c) for c in record.controls],
         "skipped_controls": record.skipped_controls,
     }
+
+
+def public_base_model(base_model: dict | None) -> dict | None:
+    """The base model without where it lies on this machine (version.json keeps that)."""
+    if base_model is None:
+        return None
+    shown = {k: v for k, v in base_model.items() if k != "path"}
+    name = shown.get("name")
+    if isinstance(name, str) and os.path.isabs(name):  # BASE_MODEL names a folder
+        shown["name"] = f".../{os.path.basename(name.rstrip('/'))}"
+    return shown
 
 
 def control_summary(control: ControlRecord) -> dict:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from backend.errors import BadRequest
+from backend.errors import BadRequest, Unauthorized
+from backend.label_config import check_encodable
+from backend.metrics import webhook_action_label
 from backend.store import project_id
 from backend.training.triggers import verdict
 from backend.web.services import Services
@@ -31,9 +33,17 @@ def handle_webhook(body: dict, services: Services, authenticated: bool) -> dict:
         raise BadRequest(
             "the webhook has no action", 'send {"action": "START_TRAINING", "project": {"id": 1}}'
         )
-    services.metrics.add("lsbert_webhooks_total", action=action)
+    services.metrics.add("lsbert_webhooks_total", action=webhook_action_label(action))
     if action not in TRAINING_ACTIONS:
-        return {"status": "ignored", "action": action}
+        return {"status": "ignored", "action": action[:100]}  # never megabytes echoed back
+    if action == START_TRAINING and not authenticated:
+        # Only annotation events come without credentials (Label Studio's webhooks carry
+        # none); its train call sends them. Forced runs prune old versions: not for anyone.
+        raise Unauthorized(
+            "START_TRAINING needs basic auth on this backend",
+            "start training from Label Studio (it sends the backend's credentials), or send "
+            "BASIC_AUTH_USER and BASIC_AUTH_PASS with the request",
+        )
     project = project_of(body)
     stored = False
     # In API mode the job pulls annotations from Label Studio, and a webhook without
@@ -73,8 +83,21 @@ def enqueue(project: int, reason: str, services: Services) -> dict:
 
 def changed_annotations(body: dict, action: str) -> int:
     if action == ANNOTATIONS_DELETED:
-        return max(1, len(body.get("annotations") or []))
+        return max(1, len(deleted_annotations(body)))
     return 1
+
+
+def deleted_annotations(body: dict) -> list:
+    annotations = body.get("annotations")
+    if annotations is None:
+        return []
+    if not isinstance(annotations, list):
+        raise BadRequest(
+            f"'annotations' of {ANNOTATIONS_DELETED} must be a list, not "
+            f"{type(annotations).__name__}",
+            'send the deleted annotations as Label Studio does: "annotations": [{"id": 7}]',
+        )
+    return annotations
 
 
 def annotated_tasks(body: dict, project: int, services: Services, stored: bool) -> int | None:
@@ -94,22 +117,42 @@ def record_payload(body: dict, action: str, project: int, services: Services) ->
     project_body = body.get("project")
     label_config = project_body.get("label_config") if isinstance(project_body, dict) else None
     if isinstance(label_config, str) and label_config.strip():
-        services.configs.save(project, label_config)
+        services.configs.save(project, check_encodable(label_config))
     if action in ANNOTATION_SAVED:
-        annotation, task = body.get("annotation"), body.get("task")
-        if (
-            not isinstance(annotation, dict)
-            or not isinstance(task, dict)
-            or not isinstance(task.get("id"), int)
-        ):
-            raise BadRequest(
-                f"{action} needs the annotation and task objects",
-                "send the webhook as Label Studio does, with 'annotation' and 'task'",
-            )
+        annotation, task = saved_annotation(body, action)
         services.webhook_annotations.save(project, task, annotation)
         return True
     if action == ANNOTATIONS_DELETED:
-        ids = {a.get("id") for a in body.get("annotations") or [] if isinstance(a, dict)}
-        services.webhook_annotations.delete(project, {i for i in ids if i is not None})
+        annotations = [a for a in deleted_annotations(body) if isinstance(a, dict)]
+        ids = {a["id"] for a in annotations if is_record_id(a.get("id"))}
+        services.webhook_annotations.delete(project, ids)
         return True
     return False
+
+
+def saved_annotation(body: dict, action: str) -> tuple[dict, dict]:
+    """The annotation and its task, refused unless a run can learn from them: one stored
+    record a run cannot read would fail every later run of the project."""
+    annotation, task = body.get("annotation"), body.get("task")
+    shape_fix = "send the webhook as Label Studio does, with 'annotation' and 'task'"
+    if not isinstance(annotation, dict) or not isinstance(task, dict):
+        raise BadRequest(f"{action} needs the annotation and task objects", shape_fix)
+    problems = [
+        f"{name} is not a whole number"
+        for name, value in (("task.id", task.get("id")), ("annotation.id", annotation.get("id")))
+        if not is_record_id(value) and (name == "task.id" or value is not None)
+    ]
+    for name, value, kind in (
+        ("task.data", task.get("data"), dict),
+        ("annotation.result", annotation.get("result"), list),
+    ):
+        if value is not None and not isinstance(value, kind):
+            problems.append(f"{name} is not a{'n object' if kind is dict else ' list'}")
+    if problems:
+        raise BadRequest(f"{action}: {'; '.join(problems)}", shape_fix)
+    return annotation, task
+
+
+def is_record_id(value: object) -> bool:
+    """A Label Studio id: a positive int (a bool is no id), as Label Studio's database holds."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
