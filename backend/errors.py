@@ -49,3 +49,7 @@ class LabelStudioError(Exception):
 
 class TrainingSkipped(Exception):
     """A training job found nothing to learn from; not a failure of the job."""
+
+
+class StoreFull(Exception):
+    """The model store's disk (or quota) is full: the version could not be written."""

@@ -45,13 +45,14 @@ def free_port() -> int:
 
 
 def start_redis(
-    data_dir: Path, port: int | None = None, **popen: object
+    data_dir: Path, port: int | None = None, password: str | None = None, **popen: object
 ) -> tuple[subprocess.Popen, str]:
-    """Start redis-server on loopback, with a fresh password and an append-only file in
-    `data_dir`; wait for it. Returns the process and its URL, password included."""
+    """Start redis-server on loopback, with a password (fresh unless given) and an
+    append-only file in `data_dir`; wait for it. Returns the process and its URL, password
+    included."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    password = secrets.token_hex(24)
+    password = password or secrets.token_hex(24)
     command = [
         redis_server_binary(),
         "-",  # more configuration on standard input: the password
