@@ -39,6 +39,11 @@ class QueueUnavailable(BackendError):
     code = "queue_unavailable"
 
 
+class Busy(BackendError):
+    status = 503
+    code = "busy"
+
+
 class ConfigError(Exception):
     """A setting read from the environment is invalid; the message names it and the fix."""
 

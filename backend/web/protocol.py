@@ -50,9 +50,7 @@ def predict() -> Response:
             "send 'label_config' with the tasks, as Label Studio does",
         )
     loaded = shared.cache.get(project)
-    results = predict_tasks(
-        tasks, parse_label_config(schema), loaded, shared.settings.predict_batch_size
-    )
+    results = predict_tasks(tasks, parse_label_config(schema), loaded, shared.limits)
     shared.metrics.add("lsbert_predicted_tasks_total", len(tasks))
     shared.metrics.add("lsbert_prediction_results_total", sum(len(r["result"]) for r in results))
     return jsonify(results=results, model_version=loaded.version if loaded else UNTRAINED)
