@@ -20,7 +20,7 @@ from backend.redis_store import (
 from backend.serve.embedded_redis import free_port, start_redis
 from backend.settings import Settings
 from backend.store import ModelStore
-from backend.tools.payloads import setup_body, start_training
+from backend.tools.payloads import annotation_webhook, setup_body, start_training, task
 from backend.training.queue import fetch_job
 from backend.training.run import run_training
 from backend.training.worker import run_worker
@@ -142,6 +142,14 @@ def test_unusable_records_are_counted_and_left_out_never_fatal(
         assert result["controls"]["sentiment"]["annotated"] == 31
         entry = ModelStore(settings.model_dir).read_version(PROJECT, result["version"]).controls[0]
         assert 9002 in {*entry.task_ids, *entry.held_out.task_ids}
+    # and the project's webhooks go on: a deletion, and an update of an odd record
+    delete_annotations(client, [77, 78])
+    update = annotation_webhook(
+        PROJECT, task("a dull film", task_id=9005), ["Negative"], annotation_id=79
+    )
+    assert client.post("/webhook", json=update).status_code == 200
+    stored = json.loads(redis.hget(project_key(PROJECT, WEBHOOK_TASKS), "9005"))
+    assert [a["id"] for a in stored["annotations"]] == [79]
 
 
 def closed_port_url() -> str:
