@@ -15,8 +15,10 @@ learns in the background, and the shared core both sides stand on.
     cli.py     the `lsbert` command: the one place that starts each side.
     the core:  errors, logs, redaction (no credentials nor paths shown), clock (time
                formats, waits, periodic threads), redis_store (every Redis key), store
-               (version folders and the current pointer), version_record (what a
-               version.json holds), label_config, labelstudio (the API client), metrics.
+               (version folders and the current pointer, with store_files: durable
+               writes, owned staging folders; store_rules: what pruning keeps),
+               version_record (what a version.json holds), label_config, labelstudio (the
+               API client), metrics.
 
 Import rules, checked by tests/test_architecture.py: model/ never imports backend/, Flask,
 RQ or Redis; the core imports no side; training/ never imports web/; web/ reaches training/

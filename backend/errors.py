@@ -56,6 +56,11 @@ class PredictionTimeout(BackendError):
     code = "prediction_timeout"
 
 
+class Busy(BackendError):
+    status = 503
+    code = "busy"
+
+
 class ConfigError(Exception):
     """A setting read from the environment is invalid; the message names it and the fix."""
 
@@ -66,3 +71,7 @@ class LabelStudioError(Exception):
 
 class TrainingSkipped(Exception):
     """A training job found nothing to learn from; not a failure of the job."""
+
+
+class StoreFull(Exception):
+    """The model store's disk (or quota) is full: the version could not be written."""

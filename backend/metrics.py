@@ -21,6 +21,7 @@ HELP = {
     "lsbert_http_requests_total": "HTTP requests answered, by route and status",
     "lsbert_predicted_tasks_total": "tasks answered by /predict",
     "lsbert_prediction_results_total": "results (choices) returned by /predict",
+    "lsbert_predict_texts_cut_total": "texts /predict read only up to SPAN_MAX_CHARS",
     "lsbert_webhooks_total": "webhooks received, by action",
     "lsbert_training_requests_total": "training requests, by what happened to them",
     "lsbert_training_jobs_total": "training jobs ended, by outcome",

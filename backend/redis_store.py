@@ -81,10 +81,10 @@ class WebhookAnnotations:
     def save(self, project: int, task: dict, annotation: dict) -> None:
         task_id = int(task["id"])
         with self._lock(project):
-            stored = self.redis.hget(self._key(project), str(task_id))
-            record: dict = json.loads(stored) if stored else {"id": task_id, "annotations": []}
+            stored = readable(self.redis.hget(self._key(project), str(task_id)))
+            record: dict = stored or {"id": task_id, "annotations": []}
             record["data"] = task.get("data") or record.get("data") or {}
-            others = [a for a in record["annotations"] if a.get("id") != annotation.get("id")]
+            others = [a for a in annotations_of(record) if a.get("id") != annotation.get("id")]
             record["annotations"] = [*others, stamped(annotation)]
             self.redis.hset(self._key(project), str(task_id), json.dumps(record))
 
@@ -96,11 +96,14 @@ class WebhookAnnotations:
     def _delete(self, project: int, annotation_ids: set[int]) -> int:
         removed = 0
         for task_id, stored in self.redis.hgetall(self._key(project)).items():
-            record = json.loads(stored)
-            kept = [a for a in record["annotations"] if a.get("id") not in annotation_ids]
-            if len(kept) == len(record["annotations"]):
+            record = readable(stored)
+            if record is None:
+                continue  # not ours to fix: training counts it and leaves it out
+            annotations = annotations_of(record)
+            kept = [a for a in annotations if a.get("id") not in annotation_ids]
+            if len(kept) == len(annotations):
                 continue
-            removed += len(record["annotations"]) - len(kept)
+            removed += len(annotations) - len(kept)
             if kept:
                 record["annotations"] = kept
                 self.redis.hset(self._key(project), task_id, json.dumps(record))
@@ -113,6 +116,23 @@ class WebhookAnnotations:
 
     def tasks(self, project: int) -> list[dict]:
         return [json.loads(v) for v in self.redis.hvals(self._key(project))]
+
+
+def readable(stored: bytes | str | None) -> dict | None:
+    """A stored task record, or None where it is missing or not one (written by another
+    program, or by hand): webhooks must go on for the project all the same."""
+    try:
+        record = json.loads(stored) if stored else None
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def annotations_of(record: dict) -> list[dict]:
+    """The record's annotations that are objects; anything else in the list is dropped
+    with the next change of the task."""
+    found = record.get("annotations")
+    return [a for a in found if isinstance(a, dict)] if isinstance(found, list) else []
 
 
 def stamped(annotation: dict) -> dict:

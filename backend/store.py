@@ -5,11 +5,17 @@
     MODEL_DIR/<project>/current                              name of the served version
     MODEL_DIR/<project>/history.json                         what happened to which version
 
-A version is written in a staging folder, renamed into `versions/` whole, and only then
-named in `current` by an atomic rename: a reader sees the old version or the new one,
-never half of one. A version's record never changes after publishing; what became of it
-later (rolled back, deleted) goes to the history, and its status is read from both.
+A version is written in a staging folder of its own, renamed into `versions/` whole, and
+only then named in `current` by an atomic rename: a reader sees the old version or the new
+one, never half of one. A version's record never changes after publishing; what became of
+it later (rolled back, deleted) goes to the history, and its status is read from both.
 Writers (the worker publishing, a web process activating) take a per-project file lock.
+
+Publishing is compare-and-swap: a run's version becomes current only if the version it
+was compared against (its record's `champion`) still is; otherwise it is kept as a
+challenger, so a rollback made while the run trained stands. Each staging folder is owned
+by its writer's lock (store_files), and cleanup removes only folders nobody owns.
+Pruning keeps the last versions that were current and those activated by hand lately.
 """
 
 from __future__ import annotations
@@ -25,7 +31,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from backend.clock import compact_stamp, utc_now
-from backend.errors import BadRequest, NotFound
+from backend.errors import BadRequest, NotFound, StoreFull
+from backend.store_files import (
+    fsync_dir,
+    fsync_tree,
+    is_disk_full,
+    owned_folder,
+    remove_unowned,
+    write_atomically,
+)
+from backend.store_rules import kept_as_challenger, protected
 from backend.version_record import VersionRecord
 
 UNTRAINED = "untrained"
@@ -98,33 +113,91 @@ class ModelStore:
 
     @contextmanager
     def staging(self, project: int) -> Iterator[Path]:
-        """A fresh folder to write a version into; removed if the writer fails."""
+        """A fresh folder to write a version into, owned by this writer until it ends;
+        removed if the writer fails. A full disk is told as such (StoreFull)."""
         folder = self.versions_dir(project) / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
-        folder.mkdir(parents=True)
-        try:
-            yield folder
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
+        with owned_folder(folder):
+            try:
+                yield folder
+            except BaseException as error:
+                shutil.rmtree(folder, ignore_errors=True)
+                if isinstance(error, Exception) and is_disk_full(error):
+                    raise StoreFull(self.full_message(project)) from error
+                raise
+
+    def full_message(self, project: int) -> str:
+        serving = self.current_version(project)
+        keeps = f"{serving} keeps serving" if serving else "no version serves yet"
+        return (
+            f"no space left in the model store (MODEL_DIR) for a version of project "
+            f"{project}: nothing was published and {keeps}. Free space on MODEL_DIR's disk "
+            "(or delete old versions), or point MODEL_DIR at a larger one, then train again"
+        )
 
     def publish(
-        self, project: int, staged: Path, record: VersionRecord, make_current: bool = True
+        self,
+        project: int,
+        staged: Path,
+        record: VersionRecord,
+        make_current: bool = True,
+        compare_and_swap: bool = False,
     ) -> str:
         """Name the staged folder as the next version and record it; make it current unless
-        it was rejected, in which case it is kept beside the current one for inspection."""
+        it was rejected, in which case it is kept beside the current one for inspection.
+
+        With `compare_and_swap`, it becomes current only if the current version is still
+        `record.champion`, the one it was compared against; otherwise its decision says
+        why it was kept as a challenger (a rollback or another run made while it trained).
+        """
         with self.lock(project):
-            self.remove_abandoned_staging(project, keep=staged)
+            remove_unowned(self.versions_dir(project), STAGING_PREFIX)
             version = self.next_version_name(project)
             record.version, record.project = version, project
+            replaced = self.current_version(project)
+            if make_current and compare_and_swap and replaced != record.champion:
+                record.decision = kept_as_challenger(project, record, replaced)
+                make_current = False
             write_atomically(staged / VERSION_FILE, json.dumps(record.to_dict(), indent=2))
             fsync_tree(staged)
-            os.rename(staged, self.version_dir(project, version))
-            replaced = self.current_version(project)
-            if make_current:
-                write_atomically(self.project_dir(project) / "current", version)
-            event = "published" if make_current else "rejected"
-            self.add_event(project, event, version, replaced=replaced if make_current else None)
+            target = self.version_dir(project, version)
+            os.rename(staged, target)
+            try:
+                fsync_dir(target.parent)
+                self.record_publication(project, version, replaced, make_current, record)
+            except BaseException:
+                os.rename(target, staged)  # back to staging, which its writer removes
+                raise
             return version
+
+    def record_publication(
+        self,
+        project: int,
+        version: str,
+        replaced: str | None,
+        make_current: bool,
+        record: VersionRecord,
+    ) -> None:
+        """Move the pointer, then add the event; the pointer goes back if the event fails,
+        so a failed publish leaves the store as it was."""
+        if make_current:
+            write_atomically(self.project_dir(project) / "current", version)
+        try:
+            if make_current:
+                self.add_event(project, "published", version, replaced=replaced)
+            else:
+                reason = record.decision.extra.get("kept_because")
+                self.add_event(project, "rejected", version, reason=reason)
+        except BaseException:
+            if make_current:
+                self.point_back(project, replaced)
+            raise
+
+    def point_back(self, project: int, version: str | None) -> None:
+        pointer = self.project_dir(project) / "current"
+        if version is None:
+            pointer.unlink(missing_ok=True)
+        else:
+            write_atomically(pointer, version)
 
     def activate(self, project: int, version: str, reason: str) -> str | None:
         """Make an existing version current again (a rollback); returns the one replaced."""
@@ -138,15 +211,17 @@ class ModelStore:
             return replaced
 
     def prune(self, project: int, keep: int) -> list[str]:
-        """Delete the oldest versions beyond `keep`; never the current one."""
+        """Delete the oldest versions beyond `keep`, but never one `protected` keeps."""
         with self.lock(project):
-            current = self.current_version(project)
-            others = [v for v in self.versions(project) if v != current]
-            doomed = others[: max(0, len(others) - (keep - (1 if current else 0)))]
+            names = self.versions(project)
+            kept = protected(self.history(project), self.current_version(project), keep)
+            spare = [v for v in names if v not in kept]
+            doomed = spare[: max(0, len(names) - keep)]
             for version in doomed:
                 # renamed first, so a half-deleted folder never looks like a version
                 trash = self.versions_dir(project) / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
                 os.rename(self.version_dir(project, version), trash)
+                fsync_dir(trash.parent)
                 shutil.rmtree(trash, ignore_errors=True)
                 self.add_event(project, "deleted", version, reason=f"more than {keep} versions")
             return doomed
@@ -200,12 +275,6 @@ class ModelStore:
         used += [number(e["version"]) for e in self.history(project)]
         return f"v{max(used, default=0) + 1}-{compact_stamp()}"
 
-    def remove_abandoned_staging(self, project: int, keep: Path) -> None:
-        """Staging folders left by a killed writer; only one writer per project runs at a time."""
-        for folder in self.versions_dir(project).glob(f"{STAGING_PREFIX}*"):
-            if folder != keep:
-                shutil.rmtree(folder, ignore_errors=True)
-
 
 def number(version: str) -> int:
     """The running number of a version name: v12-20261122T101500 -> 12."""
@@ -219,19 +288,3 @@ class UnknownVersion(NotFound):
             f"project {project} has no version {version!r}",
             f"pick one of {', '.join(known) or 'none yet'} (GET /versions?project={project})",
         )
-
-
-def write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with temporary.open("w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
-def fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with path.open("rb") as handle:
-                os.fsync(handle.fileno())

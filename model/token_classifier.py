@@ -2,7 +2,9 @@
 
 Every word piece gets a BIO tag (O, B-label, I-label). Texts longer than one window are read
 in overlapping windows (the fast tokenizer's overflowing tokens with a stride), so nothing
-of a long document is left unread.
+of a long document is left unread. Texts are tokenized a bounded number of characters at a
+time and their windows run a batch at a time, so memory stays bounded whatever the input;
+how much of a text to read at all is the caller's to decide (the backend's SPAN_MAX_CHARS).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ from model.spans import Span, TagScheme, spans_from_tags
 
 FORMAT = "lsbert-span-tagger/1"
 META_FILE = "span_tagger.json"
+# characters tokenized at once: a group of short texts, or one long text alone; its windows
+# (about 250 of 512 tokens per 100,000 characters of English) are what memory holds at once
+CHARS_PER_PASS = 100_000
 
 
 @dataclass(frozen=True)
@@ -166,9 +171,12 @@ class SpanTagger:
         return SpanPrediction(spans, sum(chosen) / len(chosen) if chosen else 1.0)
 
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> list[SpanPrediction]:
-        """Entities of each text, in input order."""
-        tokens = self.token_log_probs(texts, batch_size)
-        return [self.decide(text, t) for text, t in zip(texts, tokens, strict=True)]
+        """Entities of each text, in input order, reading CHARS_PER_PASS at a time."""
+        predictions: list[SpanPrediction] = []
+        for group in text_groups(texts, CHARS_PER_PASS):
+            tokens = self.token_log_probs(group, batch_size)
+            predictions += [self.decide(text, t) for text, t in zip(group, tokens, strict=True)]
+        return predictions
 
     def evaluate(self, texts: Sequence[str], spans: Sequence[Sequence[Span]]) -> SpanEvaluation:
         """Entity-level precision, recall and F1 of this model's spans against annotations."""
@@ -206,6 +214,19 @@ class SpanTagger:
             int(meta["stride"]),
             bool(meta.get("word_level", True)),
         )
+
+
+def text_groups(texts: Sequence[str], budget: int) -> list[list[str]]:
+    """Consecutive texts in groups of at most `budget` characters (a longer text alone)."""
+    groups: list[list[str]] = []
+    size = 0
+    for text in texts:
+        if not groups or size + len(text) > budget:
+            groups.append([])
+            size = 0
+        groups[-1].append(text)
+        size += len(text)
+    return groups
 
 
 def read_meta(folder: Path) -> dict:

@@ -12,6 +12,7 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
+from rq.serializers import PickleSerializer
 
 from backend.metrics import Metrics
 from backend.redis_store import TRAINING_LOCK, project_key
@@ -23,10 +24,12 @@ from backend.training.queue import (
     ABANDONED,
     JOB_FUNCTION,
     QUEUE_NAME,
+    SERIALIZER,
     TRAINING_LOCK_TTL,
     TrainingQueue,
     TrainingRequest,
     fail_abandoned_jobs,
+    training_queue,
 )
 from backend.training.upgrade import migrate_legacy_jobs
 from backend.training.worker import run_worker
@@ -57,11 +60,11 @@ def slow_env(open_gate_env: dict[str, str]) -> dict[str, str]:
 
 
 def training(redis: Redis, job_id: str) -> dict | None:
-    return Job.fetch(job_id, connection=redis).get_meta().get("progress")
+    return Job.fetch(job_id, connection=redis, serializer=SERIALIZER).get_meta().get("progress")
 
 
 def failed_job(redis: Redis, job_id: str) -> Job | None:
-    job = Job.fetch(job_id, connection=redis)
+    job = Job.fetch(job_id, connection=redis, serializer=SERIALIZER)
     return job if job.get_status() == JobStatus.FAILED else None
 
 
@@ -118,7 +121,10 @@ def test_a_worker_killed_mid_training_leaves_the_version_and_the_next_run_publis
     lock_ttl = redis.pttl(project_key(PROJECT, TRAINING_LOCK))
     assert 0 < lock_ttl <= TRAINING_LOCK_TTL * 1000
     # RQ cannot tell yet: the killed job is STARTED, the served version untouched
-    assert Job.fetch(killed_id, connection=redis).get_status() == JobStatus.STARTED
+    assert (
+        Job.fetch(killed_id, connection=redis, serializer=SERIALIZER).get_status()
+        == JobStatus.STARTED
+    )
     assert store.current_version(PROJECT) == served
     assert_only_whole_versions(store, PROJECT, [served])
     assert any(store.versions_dir(PROJECT).glob(f"{STAGING_PREFIX}*")), "killed before staging"
@@ -131,7 +137,10 @@ def test_a_worker_killed_mid_training_leaves_the_version_and_the_next_run_publis
         answer = webhook(client, START)
         assert answer["status"] == "queued"
         next_id = answer["job_id"]
-        assert Job.fetch(next_id, connection=redis).get_status() == JobStatus.DEFERRED
+        assert (
+            Job.fetch(next_id, connection=redis, serializer=SERIALIZER).get_status()
+            == JobStatus.DEFERRED
+        )
 
         killed = wait_for(
             lambda: failed_job(redis, killed_id),
@@ -142,7 +151,7 @@ def test_a_worker_killed_mid_training_leaves_the_version_and_the_next_run_publis
         reason = killed.latest_result().exc_string
         assert reason == ABANDONED
         assert "the worker running it stopped (killed or crashed)" in reason
-        assert killed_id in FailedJobRegistry(QUEUE_NAME, connection=redis)
+        assert killed_id in FailedJobRegistry(QUEUE_NAME, connection=redis, serializer=SERIALIZER)
         done = finished_job(redis, next_id, recovery, timeout=RECOVERY_BOUND)
         recovered_in = time.monotonic() - killed_at
     finally:
@@ -169,10 +178,10 @@ class FakeWorker:
     """An RQ worker that takes the next job and stays on it, as a process killed mid-run."""
 
     def __init__(self, redis: Redis) -> None:
-        queue = Queue(QUEUE_NAME, connection=redis)
-        self.worker = SimpleWorker([queue], connection=redis)
+        queue = training_queue(redis)
+        self.worker = SimpleWorker([queue], connection=redis, serializer=SERIALIZER)
         self.worker.register_birth()
-        taken = Queue.dequeue_any([queue], None, connection=redis)
+        taken = Queue.dequeue_any([queue], None, connection=redis, serializer=SERIALIZER)
         assert taken is not None
         self.job = taken[0]
         self.worker.prepare_execution(self.job)
@@ -184,7 +193,7 @@ class FakeWorker:
 
 
 def status(redis: Redis, job_id: str) -> JobStatus:
-    return Job.fetch(job_id, connection=redis).get_status()
+    return Job.fetch(job_id, connection=redis, serializer=SERIALIZER).get_status()
 
 
 def test_a_request_releases_the_job_deferred_on_a_dead_workers_job(redis: Redis) -> None:
@@ -201,10 +210,10 @@ def test_a_request_releases_the_job_deferred_on_a_dead_workers_job(redis: Redis)
     again = queue.request(6, "after the kill")
     assert again == TrainingRequest(behind.job_id, coalesced=True)
     assert status(redis, behind.job_id) == JobStatus.QUEUED
-    killed = Job.fetch(first.job_id, connection=redis)
+    killed = Job.fetch(first.job_id, connection=redis, serializer=SERIALIZER)
     assert killed.get_status() == JobStatus.FAILED
     assert killed.latest_result().exc_string == ABANDONED
-    started = StartedJobRegistry(QUEUE_NAME, connection=redis)
+    started = StartedJobRegistry(QUEUE_NAME, connection=redis, serializer=SERIALIZER)
     assert first.job_id not in started.get_job_ids(cleanup=False)
     assert fail_abandoned_jobs(redis) == []  # reported once
 
@@ -215,7 +224,7 @@ def test_a_request_after_a_dead_workers_job_queues_a_fresh_job(redis: Redis) -> 
     FakeWorker(redis).die()
     fresh = queue.request(7, "after the kill")
     assert not fresh.coalesced and fresh.job_id != first.job_id
-    job = Job.fetch(fresh.job_id, connection=redis)
+    job = Job.fetch(fresh.job_id, connection=redis, serializer=SERIALIZER)
     assert job.get_status() == JobStatus.QUEUED and job.fetch_dependencies() == []
     assert status(redis, first.job_id) == JobStatus.FAILED
 
@@ -234,31 +243,48 @@ def test_the_training_lock_is_renewed_while_the_run_lasts_then_left_alone(  # ty
 def test_jobs_an_earlier_release_queued_run_as_todays_after_an_upgrade(
     redis: Redis, settings: Settings
 ) -> None:
-    """Before the sub-packages, the job function was backend.jobs.train_project: a worker
-    of this release replaces such waiting jobs, without deserialising them, and runs them."""
-    queue = Queue(QUEUE_NAME, connection=redis)
-    old = queue.enqueue_call(
+    """Earlier releases stored jobs as pickles, and before the sub-packages the function was
+    backend.jobs.train_project: a worker of this release replaces such waiting jobs, without
+    deserialising them, and runs them."""
+    pickled = Queue(QUEUE_NAME, connection=redis, serializer=PickleSerializer)
+    old = pickled.enqueue_call(
         "backend.jobs.train_project",
         args=(4,),
         kwargs={"reason": "start_training: always trains"},
         description="train project 4 (start_training: always trains)",
     )
-    ours = TrainingQueue(redis, 60).request(6, "annotation_created: ours")
-    assert migrate_legacy_jobs(redis, TrainingQueue(redis, 60)) == [4]
-    assert not redis.exists(old.key)
-    waiting = [Job.fetch(job_id, connection=redis) for job_id in queue.get_job_ids()]
-    assert [(j.func_name, j.args[0]) for j in waiting] == [(JOB_FUNCTION, 6), (JOB_FUNCTION, 4)]
-    assert waiting[0].id == ours.job_id
-    assert waiting[1].kwargs["reason"] == (
-        "start_training: always trains (queued before an upgrade)"
+    # the release before this one: today's function, but a pickle, waiting behind a job
+    previous = pickled.enqueue_call(
+        JOB_FUNCTION,
+        args=(9,),
+        kwargs={"reason": "annotation_created: 1 change"},
+        description="train project 9 (annotation_created: 1 change)",
+        depends_on=old.id,
     )
+    assert previous.get_status() == JobStatus.DEFERRED
+    ours = TrainingQueue(redis, 60).request(6, "annotation_created: ours")
+    assert sorted(migrate_legacy_jobs(redis, TrainingQueue(redis, 60))) == [4, 9]
+    assert not redis.exists(old.key) and not redis.exists(previous.key)
+    queue = training_queue(redis)
+    waiting = [Job.fetch(i, connection=redis, serializer=SERIALIZER) for i in queue.get_job_ids()]
+    assert sorted((j.func_name, j.args[0]) for j in waiting) == [
+        (JOB_FUNCTION, 4),
+        (JOB_FUNCTION, 6),
+        (JOB_FUNCTION, 9),
+    ]
+    assert waiting[0].id == ours.job_id
+    reasons = {j.args[0]: j.kwargs["reason"] for j in waiting}
+    assert reasons[4] == "start_training: always trains (queued before an upgrade)"
+    assert reasons[9] == "annotation_created: 1 change (queued before an upgrade)"
+    assert not queue.deferred_job_registry.get_job_ids(cleanup=False)
     assert migrate_legacy_jobs(redis, TrainingQueue(redis, 60)) == []  # once only
 
-    queue.enqueue_call("backend.jobs.train_project", args=(4,), description="train project 4 (x)")
+    pickled.enqueue_call("backend.jobs.train_project", args=(4,), description="train project 4 (x)")
+    pickled.enqueue_call(JOB_FUNCTION, args=(5,), description="train project 5 (y)")
     run_worker(settings, burst=True)  # migrates at start, then runs today's jobs
-    ended = [
-        Job.fetch(i, connection=redis)
-        for i in FailedJobRegistry(QUEUE_NAME, connection=redis).get_job_ids()
-    ]
+    failed = FailedJobRegistry(QUEUE_NAME, connection=redis, serializer=SERIALIZER)
+    ended = [Job.fetch(i, connection=redis, serializer=SERIALIZER) for i in failed.get_job_ids()]
     assert {j.func_name for j in ended} == {JOB_FUNCTION}  # no label config known: failed
+    # the second request for project 4 joined its waiting job
+    assert sorted(j.args[0] for j in ended) == [4, 5, 6, 9]
     assert all("no label config known" in (j.latest_result().exc_string or "") for j in ended)

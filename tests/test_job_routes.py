@@ -14,7 +14,13 @@ from rq.registry import FinishedJobRegistry
 from backend.settings import Settings
 from backend.tools.payloads import annotation_webhook, task
 from backend.training.jobs import ProgressRecorder
-from backend.training.queue import JOB_FUNCTION, QUEUE_NAME, TrainingQueue
+from backend.training.queue import (
+    JOB_FUNCTION,
+    QUEUE_NAME,
+    SERIALIZER,
+    TrainingQueue,
+    training_queue,
+)
 from backend.web.app import create_app
 from tests.conftest import SENTIMENT_CONFIG, WorkerProcess, wait_for
 from tests.test_training_loop import annotate, finished_job, webhook
@@ -50,16 +56,20 @@ def test_waiting_jobs_are_listed_newest_first_and_by_project(  # type: ignore[no
     time.sleep(0.01)  # distinct creation times, for the order
     second = training.request(6, "START_TRAINING").job_id
     assert training.request(5, "annotation updated").job_id == first  # joined the waiting job
-    queue = Queue(QUEUE_NAME, connection=redis)
+    queue = training_queue(redis)
     # waiting for another job, as TrainingQueue queues a job behind the project's running one
     behind = queue.enqueue_call(
         JOB_FUNCTION, args=(5,), kwargs={"reason": "behind"}, depends_on=first
     ).id
     # on the queue but not training, and training but on another queue: neither is listed
     stranger = queue.enqueue_call("os.getcwd").id
-    elsewhere = Queue("default", connection=redis).enqueue_call(JOB_FUNCTION, args=(5,)).id
+    elsewhere = (
+        Queue("default", connection=redis, serializer=SERIALIZER)
+        .enqueue_call(JOB_FUNCTION, args=(5,))
+        .id
+    )
     # ids whose job data expired: none in Redis, or a hash with a status but no job data
-    finished = FinishedJobRegistry(QUEUE_NAME, connection=redis)
+    finished = FinishedJobRegistry(QUEUE_NAME, connection=redis, serializer=SERIALIZER)
     redis.zadd(finished.key, {"expired": time.time() + 60, "stub": time.time() + 60})
     redis.hset(Job.key_for("stub"), "status", "finished")
     redis.rpush(queue.key, "expired", "stub")

@@ -179,11 +179,13 @@ def test_rollback_restart_and_retention(  # type: ignore[no-untyped-def]
 
     fourth = run_training(settings, redis, PROJECT)
     assert fourth["outcome"] == "published"
-    assert fourth["deleted_versions"] == [first]  # the oldest beyond 3; never the current
+    # the oldest beyond 3 that is not a rollback target: `first` was activated by hand in
+    # the last 3 runs, and `third` was current before it
+    assert fourth["deleted_versions"] == [second]
     listing = versions(app_client)
-    assert listing["versions"] == [fourth["version"], third, second]
+    assert listing["versions"] == [fourth["version"], third, first]
     assert listing["history"][-1]["event"] == "deleted"
-    assert not ModelStore(settings.model_dir).version_dir(PROJECT, first).exists()
+    assert not ModelStore(settings.model_dir).version_dir(PROJECT, second).exists()
     assert ModelStore(settings.model_dir).next_version_name(PROJECT).startswith("v5-")
 
 

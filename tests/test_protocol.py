@@ -7,12 +7,11 @@ import time
 
 import pytest
 from redis import Redis
-from rq import Queue
 
 from backend.redis_store import WebhookAnnotations
 from backend.settings import Settings
 from backend.tools.payloads import annotation_webhook, predict_body, setup_body, task
-from backend.training.queue import QUEUE_NAME
+from backend.training.queue import training_queue
 from backend.training.run import run_training
 from backend.web.app import create_app
 from tests.conftest import MULTI_CONFIG, SENTIMENT_CONFIG
@@ -150,7 +149,7 @@ def test_unknown_routes_and_methods_answer_json(client) -> None:  # type: ignore
 def test_webhook_other_actions_are_acknowledged_and_ignored(client, redis: Redis) -> None:  # type: ignore[no-untyped-def]
     response = post(client, "/webhook", {"action": "TASKS_CREATED", "project": {"id": 1}})
     assert response.json == {"status": "ignored", "action": "TASKS_CREATED"}
-    assert Queue(QUEUE_NAME, connection=redis).count == 0
+    assert training_queue(redis).count == 0
 
 
 def test_a_burst_of_webhooks_makes_one_pending_job(client, redis: Redis) -> None:  # type: ignore[no-untyped-def]
@@ -158,7 +157,7 @@ def test_a_burst_of_webhooks_makes_one_pending_job(client, redis: Redis) -> None
         post(client, "/webhook", {"action": "START_TRAINING", "project": {"id": 9}}).json
         for _ in range(100)
     ]
-    queue = Queue(QUEUE_NAME, connection=redis)
+    queue = training_queue(redis)
     assert queue.count == 1
     assert answers[0]["status"] == "queued"
     assert {a["status"] for a in answers[1:]} == {"coalesced"}

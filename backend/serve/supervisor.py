@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from backend.serve.embedded_redis import start_redis
 from backend.settings import Settings
+from backend.settings.fields import without_password
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
@@ -87,7 +88,11 @@ class Supervisor:
             return self.settings.redis_url
         process, url = start_redis(self.settings.embedded_redis_dir, **child_options())
         self.children.append(("redis", process))
-        log.info("embedded Redis at %s, data in %s", url, self.settings.embedded_redis_dir)
+        log.info(
+            "embedded Redis at %s, data in %s",
+            without_password(url),
+            self.settings.embedded_redis_dir,
+        )
         return url
 
     def spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:

@@ -175,7 +175,8 @@ def url(raw: str, declaration: Declaration) -> str:
 def redis_url(raw: str, declaration: Declaration) -> str:
     if not raw.startswith(REDIS_SCHEMES):
         raise ConfigError(
-            f"{declaration.name}={raw!r} is not a Redis URL: write it like redis://localhost:6379/0"
+            f"{declaration.name}={without_password(raw)!r} is not a Redis URL: write it like "
+            "redis://localhost:6379/0"
         )
     return raw
 

@@ -33,6 +33,30 @@ class ServingSettings:
         "texts per forward pass in `/predict` (texts of similar length are batched together)",
         minimum=1,
     )
+    span_max_chars: int = SERVING.setting(
+        "SPAN_MAX_CHARS",
+        20_000,
+        "characters of a task's text that `/predict` reads: a span model tags them in "
+        "windows, and the rest of a longer text gets no prediction (logged, and counted in "
+        "`lsbert_predict_texts_cut_total`); about 0.1 to 0.5 s per 10,000 characters on "
+        "one CPU thread with MiniLM",
+        minimum=100,
+    )
+    predict_concurrency: int = SERVING.setting(
+        "PREDICT_CONCURRENCY",
+        1,
+        "predictions each web process computes at once; more wait, up to `WEB_THREADS` "
+        "less 2 (beyond: `503 busy`), so two threads always answer `/health` and `/setup`",
+        minimum=1,
+    )
+    model_cache_size: int = SERVING.setting(
+        "MODEL_CACHE_SIZE",
+        8,
+        "versions each web process keeps loaded (one per project): past it, the least "
+        "recently used is unloaded, and loaded again on its next `/predict`; a MiniLM "
+        "version takes about 100 MB",
+        minimum=1,
+    )
     inference_runtime: str = SERVING.setting(
         "INFERENCE_RUNTIME",
         INT8_RUNTIME,
@@ -90,8 +114,9 @@ class ServingSettings:
     )
     web_threads: int = WEB.setting(
         "WEB_THREADS",
-        4,
-        "threads per gunicorn process, so `/health` never waits behind a prediction",
+        8,
+        "threads per gunicorn process, so `/health` never waits behind a prediction: two "
+        "are kept from `/predict` (see `PREDICT_CONCURRENCY`)",
         minimum=1,
     )
     web_timeout: int = WEB.setting(

@@ -1,4 +1,9 @@
-"""Turning Label Studio tasks and their annotations into training examples."""
+"""Turning Label Studio tasks and their annotations into training examples.
+
+What cannot be used is counted by reason and left out, never fatal: one odd record (an id
+that is not a number, an annotation that is not an object, a result that is not a list)
+must not fail every later run of its project.
+"""
 
 from __future__ import annotations
 
@@ -51,19 +56,58 @@ def target_key(target: list) -> str:
     return text
 
 
+def record_id(value: object) -> int | None:
+    """A task or annotation id as Label Studio writes it (17 or "17"); None if it is not."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 20:
+        return int(value)
+    return None
+
+
+def task_problem(task: object) -> str | None:
+    """Why a task cannot be read at all, or None."""
+    if not isinstance(task, dict):
+        return "task is not an object"
+    if record_id(task.get("id") or 0) is None:
+        return "task id is not a number"
+    if not isinstance(task.get("data") or {}, dict):
+        return "task data is not an object"
+    if not isinstance(task.get("annotations") or [], list):
+        return "task annotations are not a list"
+    return None
+
+
+def annotation_problem(annotation: object) -> str | None:
+    """Why an annotation cannot be used whatever the control, or None."""
+    if not isinstance(annotation, dict):
+        return "annotation is not an object"
+    if record_id(annotation.get("id") or 0) is None:
+        return "annotation id is not a number"
+    if not isinstance(annotation.get("result") or [], list):
+        return "annotation result is not a list"
+    return None
+
+
 def annotation_order(annotation: dict) -> tuple[str, int]:
     # ISO 8601 timestamps sort as text; the id breaks ties between equal times.
     stamp = annotation.get("updated_at") or annotation.get("created_at") or ""
-    return (str(stamp), int(annotation.get("id") or 0))
+    return (str(stamp), record_id(annotation.get("id") or 0) or 0)
 
 
-def latest_annotation(task: dict) -> dict | None:
-    """The newest annotation of a task that was not cancelled (skipped) by its annotator."""
-    kept = [
-        a
-        for a in task.get("annotations") or []
-        if isinstance(a, dict) and not a.get("was_cancelled")
-    ]
+def latest_annotation(task: dict, unusable: Counter[str] | None = None) -> dict | None:
+    """The newest usable annotation of a task that was not cancelled (skipped) by its
+    annotator; annotations that cannot be used are counted in `unusable`."""
+    kept = []
+    for annotation in task.get("annotations") or []:
+        problem = annotation_problem(annotation)
+        if problem:
+            if unusable is not None:
+                unusable[problem] += 1
+        elif not annotation.get("was_cancelled"):
+            kept.append(annotation)
     return max(kept, key=annotation_order) if kept else None
 
 
@@ -95,7 +139,8 @@ def annotated_spans(annotation: dict, control: Control) -> list[Span]:
         start, end = value.get("start"), value.get("end")
         if not isinstance(start, int) or not isinstance(end, int):
             continue
-        for label in value.get("labels") or []:
+        labels = value.get("labels")
+        for label in labels if isinstance(labels, list) else []:
             spans.append(Span(start, end, str(label), str(value.get("text") or "")))
     return spans
 
@@ -110,8 +155,19 @@ def collect_examples(tasks: Iterable[dict], control: Control) -> Examples:
     Tasks are taken in id order, whatever order the source listed them in, so the same
     annotations always train the same model."""
     examples = Examples(control.name)
-    for task in sorted(tasks, key=lambda t: int(t.get("id") or 0)):
-        annotation = latest_annotation(task)
+    readable = []
+    for task in tasks:
+        problem = task_problem(task)
+        if problem:
+            examples.skipped[problem] += 1
+        else:
+            readable.append(task)
+    for task in sorted(readable, key=lambda t: record_id(t.get("id") or 0) or 0):
+        unusable: Counter[str] = Counter()
+        annotation = latest_annotation(task, unusable)
+        examples.skipped.update(unusable)
+        if annotation is None and unusable:
+            continue  # counted as the annotations it has, which cannot be used
         text = task_text(task, control)
         target, reason = target_of(annotation, control)
         if not reason and text is None:
@@ -119,7 +175,7 @@ def collect_examples(tasks: Iterable[dict], control: Control) -> Examples:
         if reason:
             examples.skipped[reason] += 1
             continue
-        examples.task_ids.append(int(task.get("id") or 0))
+        examples.task_ids.append(record_id(task.get("id") or 0) or 0)
         examples.texts.append(text)  # type: ignore[arg-type]
         examples.targets.append(target)
     return examples

@@ -47,7 +47,10 @@ class ProgressRecorder:
             return
         self.saved_at = now
         self.job.meta["progress"] = {"stage": stage, **details, **self.pace(now, details)}
-        self.job.save_meta()
+        try:
+            self.job.save_meta()
+        except RedisError as error:  # Redis away a moment: the run goes on, and says so
+            log.warning("job %s: could not save its progress: %s", self.job.id, error)
         log.info("job %s %s: %s", self.job.id, stage, details)
 
     def pace(self, now: float, details: dict) -> dict:

@@ -31,6 +31,7 @@ from rq.executions import Execution
 from rq.job import Dependency, Job, JobStatus
 from rq.job_lifecycle import record_job_failure
 from rq.registry import StartedJobRegistry
+from rq.serializers import JSONSerializer
 from rq.utils import now
 from rq.worker import BaseWorker
 
@@ -46,6 +47,29 @@ KEEP_RESULTS = 7 * 24 * 3600  # seconds finished and failed jobs stay readable
 # while the job runs), before its worker counts as gone (backend.training.worker)
 TRAINING_LOCK_TTL = 60
 ABANDONED = "the worker running it stopped (killed or crashed) before the job ended"
+# Jobs, their meta and their results are JSON in Redis, read and written by every process
+# with this serializer: data, unlike a pickle, runs no code when it is read back, so a
+# writer to Redis can plant a training request at most (and TrainingJob runs only ours).
+SERIALIZER = JSONSerializer
+
+
+class TrainingJob(Job):
+    """An RQ job that runs the training function and nothing else: whatever function name
+    a job's data gives, the worker refuses any other, so that a job planted in Redis
+    cannot name os.system and have the worker call it."""
+
+    @property
+    def func(self):  # type: ignore[no-untyped-def]
+        if self.func_name != JOB_FUNCTION:
+            raise PermissionError(
+                f"job {self.id} names {self.func_name!r}: this worker only runs {JOB_FUNCTION}"
+            )
+        return super().func
+
+
+def training_queue(redis: Redis) -> Queue:
+    """RQ's queue "training", reading and writing JSON jobs."""
+    return Queue(QUEUE_NAME, connection=redis, serializer=SERIALIZER, job_class=TrainingJob)
 
 
 @dataclass(frozen=True)
@@ -58,7 +82,7 @@ def fetch_job(redis: Redis, job_id: bytes | str | None) -> Job | None:
     if not job_id:
         return None
     try:
-        return Job.fetch(as_text(job_id), connection=redis)
+        return TrainingJob.fetch(as_text(job_id), connection=redis, serializer=SERIALIZER)
     except NoSuchJobError:
         return None
 
@@ -67,7 +91,7 @@ class TrainingQueue:
     def __init__(self, redis: Redis, job_timeout: int) -> None:
         self.redis = redis
         self.job_timeout = job_timeout
-        self.queue = Queue(QUEUE_NAME, connection=redis)
+        self.queue = training_queue(redis)
 
     def request(self, project: int, reason: str) -> TrainingRequest:
         """Join the project's waiting job, or queue a new one (behind the running one).
@@ -116,9 +140,10 @@ class TrainingQueue:
 
 
 def started_jobs(redis: Redis) -> list[Job]:
-    registry = StartedJobRegistry(QUEUE_NAME, connection=redis)
+    registry = training_queue(redis).started_job_registry
     ids = [job_id for job_id, _ in registry.get_job_and_execution_ids(cleanup=False)]
-    return [job for job in Job.fetch_many(list(dict.fromkeys(ids)), connection=redis) if job]
+    unique = list(dict.fromkeys(ids))
+    return [job for job in TrainingJob.fetch_many(unique, redis, serializer=SERIALIZER) if job]
 
 
 def fail_abandoned_jobs(redis: Redis, jobs: list[Job] | None = None) -> list[str]:
@@ -149,7 +174,7 @@ def fail_abandoned(redis: Redis, job: Job) -> bool:
     run as soon as the worker is gone rather than when the registry entry expires. False
     when another process got there first.
     """
-    registry = StartedJobRegistry(job.origin, connection=redis)
+    registry = StartedJobRegistry(job.origin, connection=redis, serializer=SERIALIZER)
     executions = [
         Execution(execution_id, job.id, redis, worker_name=job.worker_name or "")
         for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False)
@@ -170,5 +195,5 @@ def fail_abandoned(redis: Redis, job: Job) -> bool:
             return False
     log.warning("job %s failed: %s (worker %s)", job.id, ABANDONED, job.worker_name)
     Metrics(redis).add("lsbert_training_jobs_total", outcome="abandoned")
-    Queue(job.origin, connection=redis).enqueue_dependents(job)
+    Queue(job.origin, connection=redis, serializer=SERIALIZER).enqueue_dependents(job)
     return True

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from redis import Redis
+from redis.exceptions import RedisError
 
 from backend.clock import utc_now
 from backend.errors import TrainingSkipped
@@ -43,15 +44,23 @@ def run_training(
     settings: Settings, redis: Redis, project: int, progress: Progress | None = None
 ) -> dict:
     """The worker's run: take the project's change count (events from now on count
-    towards the next run), read its annotations, train, publish, prune."""
+    towards the next run), read its annotations, train, publish, prune. A run that fails
+    gives the count and the full-retrain request back, so the next run still sees them."""
     changes = AnnotationChanges(redis)
     full_requested = changes.take_full_request(project)
-    changes.take(project)
-    data = load_project_data(settings, redis, project)
+    taken = changes.take(project)
     store = ModelStore(settings.model_dir)
-    outcome = train_version(store, project, data, settings, full_requested, progress)
+    try:
+        data = load_project_data(settings, redis, project)
+        outcome = train_version(store, project, data, settings, full_requested, progress)
+    except TrainingSkipped:
+        give_back(changes, project, 0, full_requested)  # no run happened to take it
+        raise
+    except BaseException:
+        give_back(changes, project, taken, full_requested)
+        raise
     deleted = store.prune(project, settings.keep_versions)
-    decision = outcome.record.decision
+    decision = outcome.record.decision  # publishing may have kept it as a challenger
     result = "published" if outcome.accepted else "rejected"
     log.info(
         "project %s: %s %s in %.1f s (%s)",
@@ -69,6 +78,18 @@ def run_training(
         "deleted_versions": deleted,
         **summary(outcome.record),
     }
+
+
+def give_back(changes: AnnotationChanges, project: int, count: int, full: bool) -> None:
+    """Return what a run took at its start; Redis may be the reason it failed, and then
+    there is nothing to give back to."""
+    try:
+        if count:
+            changes.add(project, count)
+        if full:
+            changes.request_full(project)
+    except RedisError as error:
+        log.warning("project %s: could not give the change count back: %s", project, error)
 
 
 def train_version(
@@ -119,8 +140,11 @@ def train_version(
             skipped_controls=skipped,
             seconds=round(time.monotonic() - started, 2),
         )
-        version = store.publish(project, staged, record, make_current=decision.accepted)
-    return RunOutcome(version, record, version if decision.accepted else champion.version)
+        # compare-and-swap: a rollback (or another run) made while this one trained stands
+        version = store.publish(
+            project, staged, record, make_current=decision.accepted, compare_and_swap=True
+        )
+    return RunOutcome(version, record, store.current_version(project))
 
 
 def summary(record: VersionRecord) -> dict:

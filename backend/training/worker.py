@@ -21,7 +21,13 @@ from rq.worker import WorkerStatus
 from backend.clock import Periodic
 from backend.redis_store import connect
 from backend.settings import Settings
-from backend.training.queue import QUEUE_NAME, TrainingQueue, fail_abandoned_jobs
+from backend.training.queue import (
+    SERIALIZER,
+    TrainingJob,
+    TrainingQueue,
+    fail_abandoned_jobs,
+    training_queue,
+)
 from backend.training.upgrade import migrate_legacy_jobs
 
 log = logging.getLogger(__name__)
@@ -101,11 +107,12 @@ def run_worker(settings: Settings, burst: bool = False, name: str | None = None)
 
     configure_threads(settings.worker_torch_threads)
     redis = connect(settings.require_redis("worker"))
-    queue = Queue(QUEUE_NAME, connection=redis)
     worker = TrainingWorker(
-        [queue],
+        [training_queue(redis)],
         connection=redis,
         name=name,
+        serializer=SERIALIZER,
+        job_class=TrainingJob,
         job_monitoring_interval=HEARTBEAT_EVERY,
         worker_ttl=WORKER_TTL,
         maintenance_interval=SWEEP_EVERY,

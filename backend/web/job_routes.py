@@ -12,7 +12,6 @@ from collections.abc import Iterable
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from redis import Redis
-from rq import Queue
 from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.results import Result
@@ -22,7 +21,14 @@ from backend.errors import BadRequest, NotFound
 from backend.redaction import for_answer
 from backend.redis_store import as_text
 from backend.store import project_id
-from backend.training.queue import JOB_FUNCTION, QUEUE_NAME, fetch_job
+from backend.training.queue import (
+    JOB_FUNCTION,
+    QUEUE_NAME,
+    SERIALIZER,
+    TrainingJob,
+    fetch_job,
+    training_queue,
+)
 
 log = logging.getLogger(__name__)
 jobs_blueprint = Blueprint("jobs", __name__)
@@ -106,7 +112,7 @@ def list_jobs(redis: Redis, project: int | None, limit: int) -> dict:
 
 def training_job_ids(redis: Redis) -> list[str]:
     """Every job id the training queue holds, once each: its list and all its registries."""
-    queue = Queue(QUEUE_NAME, connection=redis)
+    queue = training_queue(redis)
     ids = queue.get_job_ids()
     # a job a worker has just popped waits in this list until it is marked started
     ids += [as_text(job_id) for job_id in redis.lrange(queue.intermediate_queue_key, 0, -1)]
@@ -132,7 +138,7 @@ def fetch_jobs(redis: Redis, job_ids: list[str]) -> list[Job]:
     for start in range(0, len(job_ids), FETCH_CHUNK):
         chunk = job_ids[start : start + FETCH_CHUNK]
         try:
-            found = Job.fetch_many(chunk, connection=redis)
+            found = TrainingJob.fetch_many(chunk, connection=redis, serializer=SERIALIZER)
         except NoSuchJobError:
             # a hash with fields but no job data (RQ wrote a field after the job expired)
             # fails the whole batch: read that chunk one job at a time, skipping such hashes
@@ -161,7 +167,7 @@ def fetch_training_job(redis: Redis, job_id: str) -> Job:
 def is_training_job(job: Job) -> bool:
     try:
         return job.origin == QUEUE_NAME and job.func_name == JOB_FUNCTION and bool(job.args)
-    except DeserializationError:  # data written by another program, or by an old version
+    except DeserializationError:  # not JSON: written by another program or an old release
         return False
 
 
@@ -192,9 +198,9 @@ def latest_results(redis: Redis, jobs: Iterable[Job]) -> dict[str, Result]:
         result_id, payload = answer[0]
         try:
             results[job.id] = Result.restore(
-                job.id, as_text(result_id), payload, connection=redis, serializer=job.serializer
+                job.id, as_text(result_id), payload, connection=redis, serializer=SERIALIZER
             )
-        except Exception:  # unpickling can raise anything; one bad result must not hide the rest
+        except Exception:  # one unreadable result (not JSON) must not hide the rest
             log.warning("job %s: its result cannot be read back", job.id, exc_info=True)
     return results
 

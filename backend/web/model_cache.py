@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -22,20 +23,28 @@ class LoadedVersion:
 
 
 class ModelCache:
-    """One loaded version per project, checked against the store's pointer on every use.
+    """One loaded version per project, checked against the store's pointer on every use,
+    and at most `size` of them: past it, the least recently used project's is unloaded,
+    so projects sharing a web process share its memory.
 
     Reading the pointer is a small file read, so every web process notices a new version
     on its next request, without a restart and without talking to the others.
     """
 
     def __init__(
-        self, store: ModelStore, torch_threads: int, device: str = "auto", runtime: str = "torch"
+        self,
+        store: ModelStore,
+        torch_threads: int,
+        device: str = "auto",
+        runtime: str = "torch",
+        size: int = 8,
     ) -> None:
         self.store = store
         self.device = device
         self.runtime = runtime
         self.torch_threads = torch_threads
-        self._loaded: dict[int, LoadedVersion] = {}
+        self.size = size
+        self._loaded: OrderedDict[int, LoadedVersion] = OrderedDict()
         self._locks: dict[int, threading.Lock] = {}
         self._guard = threading.Lock()
         self._configured = False
@@ -57,13 +66,32 @@ class ModelCache:
             return None
         loaded = self._loaded.get(project)
         if loaded is not None and loaded.version == version:
+            self._used(project)
             return loaded
         with self._lock(project):
             loaded = self._loaded.get(project)
             if loaded is None or loaded.version != version:
                 loaded = self._load(project, version)
-                self._loaded[project] = loaded
+                self._keep(project, loaded)
             return loaded
+
+    def loaded_projects(self) -> list[int]:
+        """The projects whose version is loaded, least recently used first."""
+        with self._guard:
+            return list(self._loaded)
+
+    def _used(self, project: int) -> None:
+        with self._guard:
+            if project in self._loaded:
+                self._loaded.move_to_end(project)
+
+    def _keep(self, project: int, loaded: LoadedVersion) -> None:
+        with self._guard:
+            self._loaded[project] = loaded
+            self._loaded.move_to_end(project)
+            while len(self._loaded) > self.size:
+                evicted, old = self._loaded.popitem(last=False)
+                log.info("project %s: unloaded version %s (MODEL_CACHE_SIZE)", evicted, old.version)
 
     def preload(self, project: int) -> None:
         """Load the current version in the background, so the next /predict is quick."""

@@ -1,20 +1,24 @@
-"""Label Studio /predict: one item per task, in order, with scored choices and spans."""
+"""Label Studio /predict: one item per task, in order, with scored choices and spans,
+within the bounds of backend.web.predict_limits."""
 
 from __future__ import annotations
 
-import time
+import logging
 from collections.abc import Sequence
 from statistics import fmean
 from typing import TYPE_CHECKING
 
-from backend.errors import PredictionTimeout
 from backend.label_config import CHOICES, Control, LabelConfig
 from backend.store import UNTRAINED
 from backend.web.model_cache import LoadedVersion
+from backend.web.predict_limits import Deadline, PredictLimits, cut
 
 if TYPE_CHECKING:
     from model.classifier import Prediction
     from model.token_classifier import SpanPrediction
+
+log = logging.getLogger(__name__)
+LONG_READ = 10_000  # characters read by one request past which freed memory goes back
 
 
 class TaskResults:
@@ -32,55 +36,43 @@ class TaskResults:
         return item
 
 
-class Deadline:
-    """When a /predict must stop (WEB_TIMEOUT after it began), checked between batches: a
-    thread of a threaded worker cannot be stopped from outside, so it stops itself."""
-
-    def __init__(self, at: float, seconds: float) -> None:
-        self.at, self.seconds = at, seconds
-        self.done, self.total = 0, 0
-
-    def check(self) -> None:
-        if time.monotonic() > self.at:
-            raise PredictionTimeout(
-                f"/predict ran past WEB_TIMEOUT={self.seconds:g} s and stopped after "
-                f"{self.done} of {self.total} texts",
-                "send fewer tasks per request (select fewer in Label Studio's Data Manager), "
-                "or raise WEB_TIMEOUT (Label Studio waits 100 s)",
-            )
-
-
 def predict_tasks(
     tasks: Sequence[object],
     config: LabelConfig,
     loaded: LoadedVersion | None,
-    batch_size: int,
+    limits: PredictLimits,
     deadline: Deadline | None = None,
 ) -> list[dict]:
     version = loaded.version if loaded else UNTRAINED
     answers = [TaskResults() for _ in tasks]
-    runs = []
+    work = []
     for control in config.controls:
         model = loaded.models.get(control.name) if loaded else None
         if model is None or set(model.label_space.labels) != set(control.labels):
             # Before the first training, nothing: never a random head's guess. After the
             # config's labels changed, nothing either until a model of the new ones exists.
             continue
-        indexes, texts = texts_of(tasks, control.field)
+        indexes, texts = texts_of(tasks, control.field, limits)
         if texts:
-            runs.append((control, model, indexes, texts))
+            work.append((control, model, indexes, texts))
+    if not work:
+        return [answer.item(version) for answer in answers]
     deadline = deadline or Deadline(float("inf"), 0)
-    deadline.total = sum(len(texts) for *_, texts in runs)
-    for control, model, indexes, texts in runs:
-        for batch in length_sorted(indexes, texts, batch_size):
-            deadline.check()
-            batch_texts = [text for _, text in batch]
-            predictions: Sequence[Prediction | SpanPrediction] = model.predict(
-                batch_texts, batch_size
-            )
-            for (index, _), prediction in zip(batch, predictions, strict=True):
-                add_prediction(answers[index], control, prediction)
-            deadline.done += len(batch)
+    deadline.total = sum(len(texts) for *_, texts in work)
+    with limits.slots.turn():
+        for control, model, indexes, texts in work:
+            for batch in length_sorted(indexes, texts, limits.batch_size):
+                deadline.check()
+                predictions: Sequence[Prediction | SpanPrediction] = model.predict(
+                    [text for _, text in batch], limits.batch_size
+                )
+                for (index, _), prediction in zip(batch, predictions, strict=True):
+                    add_prediction(answers[index], control, prediction)
+                deadline.done += len(batch)
+        if sum(len(text) for *_, texts in work for text in texts) > LONG_READ:
+            from model.runtime import release_unused_memory
+
+            release_unused_memory()
     return [answer.item(version) for answer in answers]
 
 
@@ -92,14 +84,27 @@ def length_sorted(
     return [pairs[start : start + batch_size] for start in range(0, len(pairs), batch_size)]
 
 
-def texts_of(tasks: Sequence[object], field: str) -> tuple[list[int], list[str]]:
-    indexes, texts = [], []
+def texts_of(
+    tasks: Sequence[object], data_field: str, limits: PredictLimits
+) -> tuple[list[int], list[str]]:
+    """The tasks with text in `data_field`, and their texts up to the limit."""
+    indexes, texts, longer = [], [], 0
     for index, task in enumerate(tasks):
         data = task.get("data") if isinstance(task, dict) else None
-        text = data.get(field) if isinstance(data, dict) else None
+        text = data.get(data_field) if isinstance(data, dict) else None
         if isinstance(text, str) and text.strip():
             indexes.append(index)
-            texts.append(text)
+            texts.append(cut(text, limits.max_chars))
+            longer += len(text) > limits.max_chars
+    if longer:
+        log.info(
+            "%d text(s) in $%s longer than SPAN_MAX_CHARS=%d: read the first %d characters",
+            longer,
+            data_field,
+            limits.max_chars,
+            limits.max_chars,
+        )
+        limits.on_cut(longer)
     return indexes, texts
 
 

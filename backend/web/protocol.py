@@ -10,7 +10,8 @@ from backend.errors import BadRequest
 from backend.label_config import parse_label_config
 from backend.store import UNTRAINED, project_id
 from backend.web.pages import overview_page, wants_html
-from backend.web.predictions import Deadline, predict_tasks
+from backend.web.predict_limits import Deadline
+from backend.web.predictions import predict_tasks
 from backend.web.request_body import json_body
 from backend.web.services import services
 from backend.web.webhooks import handle_webhook
@@ -63,7 +64,7 @@ def predict() -> Response:
     timeout = shared.settings.web_timeout
     deadline = Deadline(g.started + timeout, timeout)
     loaded = shared.cache.get(project)
-    results = predict_tasks(tasks, config, loaded, shared.settings.predict_batch_size, deadline)
+    results = predict_tasks(tasks, config, loaded, shared.limits, deadline)
     shared.metrics.add("lsbert_predicted_tasks_total", len(tasks))
     shared.metrics.add("lsbert_prediction_results_total", sum(len(r["result"]) for r in results))
     return jsonify(results=results, model_version=loaded.version if loaded else UNTRAINED)

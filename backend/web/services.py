@@ -16,6 +16,7 @@ from backend.settings import Settings
 from backend.store import ModelStore
 from backend.training.queue import TrainingQueue
 from backend.web.model_cache import ModelCache
+from backend.web.predict_limits import PredictionSlots, PredictLimits
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class Services:
     configs: ProjectConfigs
     webhook_annotations: WebhookAnnotations
     changes: AnnotationChanges
+    limits: PredictLimits
     background: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="lsbert-background")
     )
@@ -38,18 +40,29 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, redis: Redis) -> Services:
         store = ModelStore(settings.model_dir)
+        metrics = Metrics(redis)
         return cls(
             settings=settings,
             redis=redis,
             store=store,
             cache=ModelCache(
-                store, settings.web_torch_threads, settings.device, settings.inference_runtime
+                store,
+                settings.web_torch_threads,
+                settings.device,
+                settings.inference_runtime,
+                settings.model_cache_size,
             ),
             queue=TrainingQueue(redis, settings.train_job_timeout),
-            metrics=Metrics(redis),
+            metrics=metrics,
             configs=ProjectConfigs(redis),
             webhook_annotations=WebhookAnnotations(redis),
             changes=AnnotationChanges(redis),
+            limits=PredictLimits(
+                settings.predict_batch_size,
+                settings.span_max_chars,
+                PredictionSlots.for_threads(settings.predict_concurrency, settings.web_threads),
+                lambda count: metrics.add("lsbert_predict_texts_cut_total", count),
+            ),
         )
 
     def remember_config(self, project: int, label_config: str) -> None:
