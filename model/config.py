@@ -20,6 +20,8 @@ class TrainingConfig:
 
     epochs: int = 8  # passes of the pair stage over the annotations (0: probe only)
     learning_rate: float = 1e-4  # peak learning rate of the pair stage
+    # ...of a warm start's pair stage, which replays every annotation on a tuned encoder
+    warm_learning_rate: float = 2e-5
     batch_size: int = 32  # texts per step; the pair stage compares all pairs of a batch
     finetune_epochs: int = 0  # passes of cross-entropy fine-tuning after the probe
     finetune_learning_rate: float = 5e-5  # peak encoder learning rate there; the head gets 10x

@@ -16,7 +16,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -257,6 +257,7 @@ def train_classifier(
     else:
         model = TextClassifier.load(start_from, where)
         check_same_labels(model.label_space, space, start_from)
+        config = replace(config, learning_rate=config.warm_learning_rate)
     targets = targets_tensor(labels, space).to(where)
     report = TrainingReport(examples=len(texts), label_counts=counts, config=config.to_dict())
     model.network.train()

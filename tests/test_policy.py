@@ -179,14 +179,36 @@ def test_few_held_out_tasks_bring_in_the_tasks_annotated_since_the_champion() ->
 )
 def test_superset_gap(now: dict[int, str], plan: StartPlan, gap: str | None) -> None:
     previous = champion_of([1, 2], [], {1: "Positive", 2: "Positive"})
-    found = superset_gap("v1", previous, plan, now)
+    found = superset_gap("v1", previous, plan, now).reason
     assert found is None if gap is None else gap in (found or "")
 
 
 def test_a_record_from_before_targets_were_kept_tells_only_removals() -> None:
     previous = trained([1, 2])  # no targets
-    assert superset_gap("v1", previous, WARM_FROM_V1, held(1, 2, key="Negative")) is None
-    assert "removed" in (superset_gap("v1", previous, WARM_FROM_V1, held(1)) or "")
+    assert superset_gap("v1", previous, WARM_FROM_V1, held(1, 2, key="Negative")).reason is None
+    assert "removed" in (superset_gap("v1", previous, WARM_FROM_V1, held(1)).reason or "")
+
+
+@pytest.mark.parametrize(
+    ("changed", "removed", "start", "corrections"),
+    [
+        (1, 0, WARM_FROM_V1, True),  # one label of ten corrected
+        (1, 1, WARM_FROM_V1, True),  # a fifth: still corrections
+        (2, 1, WARM_FROM_V1, False),  # three of ten: relabelling
+        (0, 0, StartPlan(WARM, "", "v0"), False),  # another version's weights
+    ],
+)
+def test_a_few_changed_labels_are_corrections(  # type: ignore[no-untyped-def]
+    changed, removed, start, corrections
+) -> None:
+    ten = list(range(1, 11))
+    previous = champion_of(ten, [], dict.fromkeys(ten, "Positive"))
+    now = {**held(*ten[removed:]), **held(*ten[removed : removed + changed], key="Negative")}
+    gap = superset_gap("v1", previous, start, now)
+    assert gap.reason is not None and gap.corrections(0.2) is corrections
+    plan = plan_comparison("v1", previous, SENTIMENT, start, held(20), now, corrections_share=0.2)
+    assert isinstance(plan, ComparisonPlan)
+    assert (plan.corrections is not None, plan.not_superset is None) == (corrections,) * 2
 
 
 def difference(only_new: int, only_old: int, same: int = 20):  # type: ignore[no-untyped-def]
@@ -242,6 +264,8 @@ def test_decide_without_comparison_and_without_tasks() -> None:
     left = {"the current version trained on": 4}
     grown = decide(Comparison(None, None, left_out=left), 0.02, 0.9, None)
     assert grown.accepted and "no task is left to compare" in grown.reason
+    corrected = decide(Comparison(None, None, "the labels of 1 task ... changed"), 0.02, 0.9, None)
+    assert corrected.accepted and "but corrections (the labels of 1 task" in corrected.reason
     assert "Left out: 4 tasks the current version trained on" in grown.reason
     shrunk = decide(Comparison(None, "12 annotations it trained on were removed"), 0.02, 0.9, None)
     assert not shrunk.accepted and "12 annotations it trained on were removed" in shrunk.reason

@@ -100,6 +100,14 @@ class TrainingSettings:
         "continue from the current version's weights when its label set is unchanged "
         "(`false`: every run starts from `BASE_MODEL`)",
     )
+    train_warm_learning_rate: float = LIFECYCLE.setting(
+        "TRAIN_WARM_LEARNING_RATE",
+        TrainingConfig.warm_learning_rate,
+        "peak learning rate of a warm-started pair stage: lower than a full start's, since "
+        "every run replays every annotation (at 1e-4, a chain of ten warm runs drifted 5 "
+        "points below the first on SST-2)",
+        minimum=1e-8,
+    )
     train_warm_epochs: int = LIFECYCLE.setting(
         "TRAIN_WARM_EPOCHS",
         2,
@@ -161,6 +169,16 @@ class TrainingSettings:
         minimum=0.5,
         maximum=0.999,
         too_large="leaves no room for evidence: use a confidence between 0.5 and 0.999",
+    )
+    gate_corrections_share: float = LIFECYCLE.setting(
+        "GATE_CORRECTIONS_SHARE",
+        0.2,
+        "labels changed or removed on at most this share of the current version's training "
+        "annotations count as corrections (judged like more data); beyond it, a new version "
+        "must show it is at least as good (0: every change needs evidence)",
+        minimum=0.0,
+        maximum=1,
+        too_large="is a share: use e.g. 0.2 for a fifth of the annotations",
     )
     gate_tolerance: float = LIFECYCLE.setting(
         "GATE_TOLERANCE",

@@ -109,6 +109,7 @@ def train_challenger(
         train.keys(),
         run.suspects,
         settings.gate_min_tasks if settings.cross_validation_folds >= 2 else 0,
+        settings.gate_corrections_share,
     )
     champion = (
         champion_answers(run, plan, held_out, train) if isinstance(plan, ComparisonPlan) else {}

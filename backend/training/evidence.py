@@ -51,6 +51,7 @@ def compared(
     return Comparison(
         difference=difference,
         not_superset=plan.not_superset,
+        corrections=plan.corrections,
         held_out=len(plan.held_out),
         cross_validated=len(new),
         left_out=plan.left_out,

@@ -16,6 +16,7 @@ def training_config(settings: Settings) -> TrainingConfig:
     return TrainingConfig(
         epochs=settings.train_epochs,
         learning_rate=settings.train_learning_rate,
+        warm_learning_rate=settings.train_warm_learning_rate,
         batch_size=settings.train_batch_size,
         finetune_epochs=settings.train_finetune_epochs,
         finetune_learning_rate=settings.train_finetune_learning_rate,

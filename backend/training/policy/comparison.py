@@ -37,6 +37,7 @@ class ComparisonPlan:
     changed: tuple[int, ...]  # task ids relabelled since the champion was judged
     not_superset: str | None
     champion_then: float | None = None  # the champion's recorded score on its held-out tasks
+    corrections: str | None = None  # labels changed, but few enough to be corrections
 
 
 def plan_comparison(
@@ -48,6 +49,7 @@ def plan_comparison(
     train: Mapping[int, str],
     suspects: Sequence[int] = (),
     min_tasks: int = 0,
+    corrections_share: float = 0.0,
 ) -> ComparisonPlan | str:
     """The comparison to make, or why there is none (`held_out` and `train`: task id ->
     target key, in the order of the run's parts)."""
@@ -78,8 +80,16 @@ def plan_comparison(
         unseen = [i for i, task in enumerate(train) if task not in seen and task not in judged]
         new = unseen if len(unseen) >= len(compared) else []
     gap = superset_gap(champion, previous, plan, {**train, **held_out})
+    corrected = gap.corrections(corrections_share)
     return ComparisonPlan(
-        compared, own, new, left_out, tuple(changed), gap, previous.held_out.value
+        compared,
+        own,
+        new,
+        left_out,
+        tuple(changed),
+        None if corrected else gap.reason,
+        previous.held_out.value,
+        gap.reason if corrected else None,
     )
 
 
@@ -87,10 +97,24 @@ def counted(count: int, noun: str) -> str:
     return f"{count} {noun}{'s' if count != 1 else ''}"
 
 
+@dataclass(frozen=True)
+class Gap:
+    """How far the challenger's annotations are from a superset of the champion's."""
+
+    reason: str | None  # None: a superset
+    share: float = 0.0  # the champion's training annotations changed or removed
+    other_start: bool = False  # warm-started from another version than the champion
+
+    def corrections(self, share: float) -> bool:
+        """Few enough changes to be annotators correcting labels, as review does (beyond,
+        they are relabelling, and the challenger must show it is at least as good)."""
+        return self.reason is not None and not self.other_start and self.share <= share
+
+
 def superset_gap(
     champion: str, previous: ControlRecord, plan: StartPlan, now: Mapping[int, str]
-) -> str | None:
-    """Why the challenger is not on a superset of the champion's annotations, if it is not:
+) -> Gap:
+    """How the challenger is not on a superset of the champion's annotations, if it is not:
     annotations it trained on were removed or relabelled, or the run warm-started from
     another version. Records made before targets were kept can only tell removals."""
     removed = [t for t in previous.task_ids if t not in now]
@@ -107,9 +131,11 @@ def superset_gap(
     if removed:
         verb = "was" if len(removed) == 1 else "were"
         gaps.append(f"{counted(len(removed), 'annotation')} it trained on {verb} removed")
-    if plan.mode == WARM and plan.from_version != champion:
+    other = plan.mode == WARM and plan.from_version != champion
+    if other:
         gaps.append(f"it was warm-started from {plan.from_version}, not from {champion}")
-    return " and ".join(gaps) or None
+    share = (len(changed) + len(removed)) / max(1, len(previous.task_ids))
+    return Gap(" and ".join(gaps) or None, round(share, 4), other)
 
 
 @dataclass(frozen=True)
@@ -119,6 +145,7 @@ class Comparison:
 
     difference: PairedDifference | None  # None: no task both can be fairly scored on
     not_superset: str | None = None  # why the challenger is not on a superset, if so
+    corrections: str | None = None  # labels changed, but few enough to be corrections
     held_out: int = 0  # compared tasks from the held-out set
     cross_validated: int = 0  # compared tasks new since the champion, scored out of fold
     left_out: dict[str, int] = field(default_factory=dict)  # held-out tasks not compared, why
@@ -132,3 +159,8 @@ class Comparison:
         if self.champion_then is None or self.champion_now is None or not self.changed:
             return False
         return self.champion_now < self.champion_then - COLLAPSE
+
+    @property
+    def labels_moved(self) -> str | None:
+        """What changed in the labels the champion trained on, corrections or more."""
+        return self.not_superset or self.corrections

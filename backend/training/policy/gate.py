@@ -50,77 +50,96 @@ def decide(
     """Whether the challenger serves, with the evidence in one sentence.
 
     A challenger on a superset of the champion's annotations (more labels, none changed or
-    removed, started from the champion or from BASE_MODEL) serves unless the evidence says
-    the champion is better: McNemar's test at `confidence` on the tasks only one of them got
-    right, with a metric difference beyond `tolerance`. Any other challenger must show it
-    is at least as good: a lower bound of the paired difference at `confidence` within
-    `tolerance` (the cautious bound, which a few tasks cannot meet just by agreeing), and
-    its labels must not have moved under the champion's own yardstick (its held-out score
-    collapsing with today's labels). Inconclusive keeps the champion, and says how to go on.
+    removed, or so few changed that they are corrections; started from the champion or from
+    BASE_MODEL) serves unless the evidence says the champion is better: McNemar's test at
+    `confidence` on the tasks only one of them got right, with a metric difference beyond
+    `tolerance`. Any other challenger must show it is at least as good: a lower bound of the
+    paired difference at `confidence` within `tolerance` (the cautious bound, which a few
+    tasks cannot meet just by agreeing). And no challenger on moved labels serves while the
+    champion's own yardstick moved under it (its held-out score collapsing with today's
+    labels). Inconclusive keeps the champion, and says how to go on.
     """
     if comparison is None:
         return Decision(True, f"accepted without comparison: {no_comparison}")
-    d = comparison.difference
     rule = "superset" if comparison.not_superset is None else "at-least-as-good"
     extra = {"rule": rule, "evidence": evidence_record(comparison)}
-    if d is None:
-        if comparison.not_superset is None:
-            reason = (
-                "accepted: it learnt from every annotation the current version had, and no "
-                "task is left to compare them on"
-            )
-            return Decision(True, reason + left_out_phrase(comparison), extra=extra)
-        reason = (
-            f"rejected: {comparison.not_superset}, so it must show it is at least as good, "
-            f"and no task is left to compare them on.{left_out_phrase(comparison)} "
-            f"{HOW_TO_GO_ON}"
-        )
-        return Decision(False, reason, extra=extra)
-    figures = Decision(True, "", d.metric, d.challenger, d.champion, d.tasks, extra)
-    evidence = evidence_phrase(comparison)
+    d = comparison.difference
+    figures = (
+        Decision(True, "", d.metric, d.challenger, d.champion, d.tasks, extra)
+        if d is not None
+        else Decision(True, "", extra=extra)
+    )
+    if comparison.relabelled and comparison.labels_moved:
+        return replace(figures, accepted=False, reason=relabelling(comparison))
     if comparison.not_superset is None:
-        worse = d.champion_better_p < 1 - confidence and d.difference < -tolerance
-        if worse:
-            reason = (
-                f"rejected: the current version is better. {evidence}.{left_out_phrase(comparison)}"
-            )
-            return replace(figures, accepted=False, reason=reason)
-        verdict = (
-            "it is better"
-            if d.lower > 0
-            else "the evidence does not say the current version is better"
+        return benefit_of_doubt(comparison, figures, tolerance, confidence)
+    return burden_of_proof(comparison, figures, tolerance)
+
+
+def more_data(comparison: Comparison) -> str:
+    if comparison.corrections:
+        return (
+            f"it learnt from every annotation the current version had but corrections "
+            f"({comparison.corrections})"
         )
+    return "it learnt from every annotation the current version had"
+
+
+def benefit_of_doubt(
+    comparison: Comparison, figures: Decision, tolerance: float, confidence: float
+) -> Decision:
+    d, left = comparison.difference, left_out_phrase(comparison)
+    if d is None:
+        reason = f"accepted: {more_data(comparison)}, and no task is left to compare them on"
+        return replace(figures, reason=reason + left)
+    evidence = evidence_phrase(comparison)
+    if d.champion_better_p < 1 - confidence and d.difference < -tolerance:
+        reason = f"rejected: the current version is better. {evidence}.{left}"
+        return replace(figures, accepted=False, reason=reason)
+    verdict = (
+        "it is better" if d.lower > 0 else "the evidence does not say the current version is better"
+    )
+    return replace(
+        figures, reason=f"accepted: {more_data(comparison)}, and {verdict}. {evidence}.{left}"
+    )
+
+
+def burden_of_proof(comparison: Comparison, figures: Decision, tolerance: float) -> Decision:
+    d, left, moved = comparison.difference, left_out_phrase(comparison), comparison.not_superset
+    if d is None:
         reason = (
-            "accepted: it learnt from every annotation the current version had, and "
-            f"{verdict}. {evidence}.{left_out_phrase(comparison)}"
-        )
-        return replace(figures, reason=reason)
-    if comparison.relabelled:  # its lead may come from the labels that moved, not from it
-        moved = tasks_phrase(len(comparison.changed))
-        reason = (
-            f"rejected (relabelling): {comparison.not_superset}, and the current version's "
-            f"own held-out score fell from {comparison.champion_then:.3f} to "
-            f"{comparison.champion_now:.3f} with today's labels ({moved} relabelled): "
-            "labels moved under both models, so no comparison on them can tell "
-            f"which is better. {evidence}. To go on: check the relabelled tasks (listed in "
-            "this version's record), or serve it anyway with one call, "
-            "POST /versions/<this version>/activate?project=<project>."
+            f"rejected: {moved}, so it must show it is at least as good, and no task is left "
+            f"to compare them on.{left} {HOW_TO_GO_ON}"
         )
         return replace(figures, accepted=False, reason=reason)
+    evidence = evidence_phrase(comparison)
     if d.cautious_lower >= -tolerance:
         reason = (
-            f"accepted: {comparison.not_superset}, and it is shown at least as good (lower "
-            f"bound {d.cautious_lower:+.3f}, within the tolerance of {tolerance:.3f}). "
-            f"{evidence}.{left_out_phrase(comparison)}"
+            f"accepted: {moved}, and it is shown at least as good (lower bound "
+            f"{d.cautious_lower:+.3f}, within the tolerance of {tolerance:.3f}). {evidence}.{left}"
         )
         return replace(figures, reason=reason)
     verdict = "worse" if d.upper < -tolerance else "inconclusive"
     reason = (
-        f"rejected ({verdict}): {comparison.not_superset}, so it must show it is at least as "
-        f"good, and its lower bound {d.cautious_lower:+.3f} (on {tasks_phrase(d.tasks)}) is "
-        f"below -{tolerance:.3f}. {evidence}.{left_out_phrase(comparison)} {HOW_TO_GO_ON}"
+        f"rejected ({verdict}): {moved}, so it must show it is at least as good, and its lower "
+        f"bound {d.cautious_lower:+.3f} (on {tasks_phrase(d.tasks)}) is below "
+        f"-{tolerance:.3f}. {evidence}.{left} {HOW_TO_GO_ON}"
     )
     return replace(figures, accepted=False, reason=reason)
+
+
+def relabelling(comparison: Comparison) -> str:
+    """Its lead, if any, may come from the labels that moved rather than from it."""
+    evidence = f" {evidence_phrase(comparison)}." if comparison.difference else ""
+    return (
+        f"rejected (relabelling): {comparison.labels_moved}, and the current version's own "
+        f"held-out score fell from {comparison.champion_then:.3f} to "
+        f"{comparison.champion_now:.3f} with today's labels "
+        f"({tasks_phrase(len(comparison.changed))} relabelled): labels moved under both "
+        f"models, so no comparison on them can tell which is better.{evidence} To go on: "
+        "check the relabelled tasks (listed in this version's record), or serve it anyway "
+        "with one call, POST /versions/<this version>/activate?project=<project>."
+    )
 
 
 def evidence_record(comparison: Comparison) -> dict:
@@ -132,6 +151,7 @@ def evidence_record(comparison: Comparison) -> dict:
         "left_out": comparison.left_out,
         "changed_held_out_tasks": list(comparison.changed),
         "not_superset": comparison.not_superset,
+        "corrections": comparison.corrections,
         "champion_on_its_held_out": {
             "recorded": comparison.champion_then,
             "with_labels_now": comparison.champion_now,
