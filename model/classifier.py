@@ -113,6 +113,13 @@ class TextClassifier:
         twin.int8 = int8
         return twin
 
+    def onnx_module(self) -> nn.Module:
+        """The network as the exporter traces it: ids and mask in, logits out."""
+        return self.network
+
+    def onnx_sample(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        return {name: tensor.cpu() for name, tensor in self.encode(list(texts)).items()}
+
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.int8 is not None:
             return self.int8(**batch)

@@ -1,4 +1,5 @@
-"""Exporting a trained text classifier to an int8 ONNX file, checked against torch.
+"""Exporting a trained text classifier or span tagger to an int8 ONNX file, checked
+against torch (the same labels, or the same entities, on most check texts).
 
 The export runs once, in the worker that trained the model; web processes only open the
 file (`model.int8_runtime`) and never import this module. An export is checked against the
@@ -18,10 +19,14 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from model.int8_runtime import ONNX_FILE, RUNTIME, Int8Network
+from model.int8_runtime import ONNX_FILE, RUNTIME, TAGGER_FILE, Int8Network
+from model.span_metrics import evaluate_spans
 
 if TYPE_CHECKING:
     from model.classifier import TextClassifier
+    from model.token_classifier import SpanTagger
+
+    Exportable = TextClassifier | SpanTagger
 
 # The share of checked texts on which int8 must choose the labels torch chooses: a test
 # that the graph is right, not a promise of fp32's exact answers (INFERENCE_RUNTIME=torch
@@ -36,48 +41,57 @@ PADDED_SAMPLE = ("a", "a longer text, so the first one is padded")
 log = logging.getLogger(__name__)
 
 
-def export_int8(classifier: TextClassifier, folder: Path, check_texts: Sequence[str]) -> dict:
-    """Write the classifier's network to `folder` as an int8 ONNX file, check it against
-    torch on `check_texts`, and return what happened for the version record. Any failure
-    leaves no file behind, and the version is served by torch."""
+def export_int8(model: Exportable, folder: Path, check_texts: Sequence[str]) -> dict:
+    """Write the model's network to `folder` as an int8 ONNX file, check it against torch
+    on `check_texts`, and return what happened for the version record. Any failure leaves
+    no file behind, and the version is served by torch."""
+    from model.token_classifier import SpanTagger
+
     started = time.perf_counter()
-    target = folder / ONNX_FILE
+    tagger = isinstance(model, SpanTagger)
+    target = folder / (TAGGER_FILE if tagger else ONNX_FILE)
     try:
-        _export(classifier, folder, target)
-        check = _compare(classifier, Int8Network(target, torch.get_num_threads()), check_texts)
+        _export(model, folder, target)
+        int8 = Int8Network(target, torch.get_num_threads())
+        check = (
+            _compare_spans(model, int8, check_texts)
+            if isinstance(model, SpanTagger)
+            else _compare(model, int8, check_texts)
+        )
     except Exception as error:  # an export failure must never fail training
         target.unlink(missing_ok=True)
         log.warning("int8 export failed, the version is served by torch: %s", error)
         return {"runtime": "torch", "reason": f"the int8 export failed: {error}"}
-    record = {"file": ONNX_FILE, "seconds": round(time.perf_counter() - started, 2), **check}
+    record = {"file": target.name, "seconds": round(time.perf_counter() - started, 2), **check}
     if check["same_labels"] < MIN_SAME_LABELS:
         target.unlink()
+        what = "entities" if tagger else "labels"
         reason = (
-            f"int8 chose torch's labels on {check['same_labels']:.1%} of "
+            f"int8 chose torch's {what} on {check['same_labels']:.1%} of "
             f"{check['checked_texts']} texts, under the {MIN_SAME_LABELS:.0%} required"
         )
         return {**record, "runtime": "torch", "reason": reason}
     return {**record, "runtime": RUNTIME}
 
 
-def _export(classifier: TextClassifier, folder: Path, target: Path) -> None:
+def _export(model: Exportable, folder: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    network, device = classifier.network.eval(), classifier.device
+    network, device = model.network.eval(), model.device
     # Two texts of different lengths: the traced graph must see a padded batch, or it may
     # bake in "no padding" and ignore the mask of every batch after.
-    sample = classifier.encode(list(PADDED_SAMPLE))
-    sample = {name: tensor.cpu() for name, tensor in sample.items()}
+    sample = model.onnx_sample(list(PADDED_SAMPLE))
     batch, tokens = torch.export.Dim("batch"), torch.export.Dim("tokens")
     axes = {"input_ids": {0: batch, 1: tokens}, "attention_mask": {0: batch, 1: tokens}}
-    full = folder / "classifier.fp32.onnx"
+    full = folder / "model.fp32.onnx"
     try:
+        network.cpu()
         with warnings.catch_warnings(), _quiet_logs():
             # The exporter warns about its own internals (axis names, pytree specs):
             # nothing a user of this service can act on, so kept out of the worker's log.
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
-                network.cpu(),
+                model.onnx_module(),
                 (),
                 kwargs=sample,
                 input_names=["input_ids", "attention_mask"],
@@ -122,6 +136,22 @@ def _quiet_logs() -> Iterator[None]:
 class _ErrorsOnly(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno >= logging.ERROR
+
+
+def _compare_spans(tagger: SpanTagger, int8: Int8Network, texts: Sequence[str]) -> dict:
+    """How often the int8 network finds exactly torch's entities, text by text."""
+    texts = list(texts[:CHECK_TEXTS]) or list(PADDED_SAMPLE)
+    reference = [p.spans for p in tagger.served_by(None).predict(texts)]
+    served = [p.spans for p in tagger.served_by(int8).predict(texts)]
+    same = sum(
+        {s.key for s in a} == {s.key for s in b} for a, b in zip(reference, served, strict=True)
+    )
+    agreement = evaluate_spans(served, reference).overall.f1  # torch's spans as the truth
+    return {
+        "checked_texts": len(texts),
+        "same_labels": round(same / len(texts), 4),
+        "entity_f1_against_torch": round(agreement, 4),
+    }
 
 
 def _compare(classifier: TextClassifier, int8: Int8Network, texts: Sequence[str]) -> dict:

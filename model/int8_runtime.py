@@ -1,4 +1,5 @@
-"""Serving a text classifier through ONNX Runtime with int8 weights: what web processes load.
+"""Serving a text classifier or span tagger through ONNX Runtime with int8 weights: what
+web processes load.
 
 On a CPU a BERT's time goes to the matrix products of its Linear layers. Dynamic int8
 quantisation (weights stored as int8, activations quantised per batch) runs them about
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-ONNX_FILE = "classifier.int8.onnx"
+ONNX_FILE = "classifier.int8.onnx"  # a classifier's; a span tagger's is TAGGER_FILE
+TAGGER_FILE = "tagger.int8.onnx"
 RUNTIME = "onnx-int8"
 
 log = logging.getLogger(__name__)
@@ -43,10 +45,10 @@ class Int8Network:
         return torch.from_numpy(logits)
 
 
-def open_int8(folder: Path, threads: int) -> Int8Network | None:
+def open_int8(folder: Path, threads: int, name: str = ONNX_FILE) -> Int8Network | None:
     """The folder's int8 network, or None where it has none or it cannot be opened (the
     torch weights beside it still serve)."""
-    path = folder / ONNX_FILE
+    path = folder / name
     if not path.is_file():
         return None
     try:

@@ -12,8 +12,8 @@ Model = TextClassifier | SpanTagger
 
 
 def load_model(kind: str, folder: Path, device: str, runtime: str = "torch") -> Model:
-    """A `<Choices>` classifier or a `<Labels>` span tagger; `runtime` applies to
-    classifiers (span taggers are served by torch)."""
+    """A `<Choices>` classifier or a `<Labels>` span tagger, served by `runtime` where the
+    folder holds its export (torch otherwise)."""
     if kind == SPANS:
-        return SpanTagger.load(folder, device)
+        return SpanTagger.load(folder, device, runtime)
     return TextClassifier.load(folder, device, runtime)

@@ -9,6 +9,7 @@ how much of a text to read at all is the caller's to decide (the backend's SPAN_
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Sequence
@@ -26,6 +27,8 @@ from transformers import (
 
 from model import stored
 from model.errors import BaseModelError, StoredModelError
+from model.int8_runtime import RUNTIME as INT8_RUNTIME
+from model.int8_runtime import TAGGER_FILE, Int8Network, open_int8
 from model.labels import LabelSpace
 from model.span_decoding import (
     TextTokens,
@@ -101,6 +104,7 @@ class SpanTagger:
         self.max_length = max_length
         self.stride = stride
         self.word_level = word_level
+        self.int8: Int8Network | None = None  # when set, it answers instead of `network`
 
     @property
     def device(self) -> torch.device:
@@ -151,12 +155,35 @@ class SpanTagger:
         order = windows.by_length()
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            logits = self.network(**windows.inputs(rows, self.device)).logits
+            logits = self.logits(windows.inputs(rows, self.device))
             log_probs = torch.log_softmax(logits.float(), dim=-1).cpu()
             for row, table in zip(rows, log_probs, strict=True):
                 positions, offsets, words = windows.content(row)
                 per_text[windows.texts[row]].append(WindowTokens(offsets, words, table[positions]))
         return [merge_windows(w, self.scheme.size) for w in per_text]
+
+    def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.int8 is not None:
+            return self.int8(**batch)
+        return self.network(**batch).logits
+
+    @property
+    def runtime(self) -> str:
+        return INT8_RUNTIME if self.int8 is not None else "torch"
+
+    def served_by(self, int8: Int8Network | None) -> SpanTagger:
+        """The same tagger answering through `int8` (None: through torch)."""
+        twin = copy.copy(self)
+        twin.int8 = int8
+        return twin
+
+    def onnx_module(self) -> torch.nn.Module:
+        """The network as the exporter traces it: ids and mask in, tag logits out."""
+        return LogitsOnly(self.network)
+
+    def onnx_sample(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        windows = self.windows(texts)
+        return windows.inputs(list(range(len(windows.texts))), torch.device("cpu"))
 
     def decide(self, text: str, tokens: TextTokens) -> SpanPrediction:
         """Valid BIO tags by constrained decoding, then spans scored by their tags' mean
@@ -198,7 +225,9 @@ class SpanTagger:
         (folder / META_FILE).write_text(json.dumps(meta, indent=2))
 
     @classmethod
-    def load(cls, folder: Path, device: str = "cpu") -> SpanTagger:
+    def load(cls, folder: Path, device: str = "cpu", runtime: str = "torch") -> SpanTagger:
+        """`runtime="onnx-int8"` serves through the folder's int8 file where it has one and
+        the device is a CPU; torch answers otherwise."""
         meta = read_meta(folder)
         space = LabelSpace.from_dict(meta["label_space"])
         if meta.get("tags") != list(TagScheme(space).tags):
@@ -206,7 +235,7 @@ class SpanTagger:
         network = AutoModelForTokenClassification.from_pretrained(str(folder))
         network.eval()
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        return cls(
+        tagger = cls(
             network.to(device),
             tokenizer,
             space,
@@ -214,6 +243,20 @@ class SpanTagger:
             int(meta["stride"]),
             bool(meta.get("word_level", True)),
         )
+        if runtime == INT8_RUNTIME and tagger.device.type == "cpu":
+            tagger.int8 = open_int8(folder, torch.get_num_threads(), TAGGER_FILE)
+        return tagger
+
+
+class LogitsOnly(torch.nn.Module):
+    """A token classifier whose output is its logits alone, as an ONNX graph has it."""
+
+    def __init__(self, network: PreTrainedModel) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.network(input_ids=input_ids, attention_mask=attention_mask).logits
 
 
 def text_groups(texts: Sequence[str], budget: int) -> list[list[str]]:

@@ -92,3 +92,45 @@ def test_an_export_that_changes_too_many_labels_is_deleted(
     assert record["checked_texts"] == 2
     assert not (tmp_path / ONNX_FILE).exists()
     assert TextClassifier.load(tmp_path, runtime=RUNTIME).runtime == "torch"
+
+
+@pytest.fixture(scope="module")
+def exported_tagger(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from model.span_training import SpanTrainingConfig, train_span_tagger
+    from tests.test_spans import SPACE, synthetic_entities
+
+    rows = synthetic_entities(120, seed=2)
+    config = SpanTrainingConfig(epochs=30, learning_rate=5e-3, head_learning_rate=1e-2)
+    model, _ = train_span_tagger(
+        str(tiny_model), [t for t, _ in rows], [s for _, s in rows], SPACE, config
+    )
+    folder = tmp_path_factory.mktemp("int8-spans") / "control-0"
+    model.save(folder)
+    return folder, export_int8(model, folder, [t for t, _ in rows])
+
+
+def test_a_span_tagger_is_exported_checked_and_served_with_its_entities(  # type: ignore[no-untyped-def]
+    exported_tagger,
+) -> None:
+    from model.int8_runtime import TAGGER_FILE
+    from model.token_classifier import SpanTagger
+    from tests.test_spans import synthetic_entities
+
+    folder, record = exported_tagger
+    assert record["runtime"] == RUNTIME and record["file"] == TAGGER_FILE
+    assert record["checked_texts"] == 120 and record["same_labels"] >= MIN_SAME_LABELS
+    assert record["entity_f1_against_torch"] >= 0.97
+    assert not list(folder.glob("*.fp32.onnx"))
+    torch_tagger = SpanTagger.load(folder)
+    int8_tagger = SpanTagger.load(folder, runtime=RUNTIME)
+    assert (torch_tagger.runtime, int8_tagger.runtime) == ("torch", RUNTIME)
+    texts = [t for t, _ in synthetic_entities(30, seed=9)]
+    for batch in ([texts[0]], texts):  # one text alone, and windows padded to the longest
+        reference, served = torch_tagger.predict(batch), int8_tagger.predict(batch)
+        same = sum(
+            {s.key for s in a.spans} == {s.key for s in b.spans}
+            for a, b in zip(reference, served, strict=True)
+        )
+        assert same >= MIN_SAME_LABELS * len(batch)
+    (folder / TAGGER_FILE).write_bytes(b"not an onnx file")
+    assert SpanTagger.load(folder, runtime=RUNTIME).runtime == "torch"  # falls back

@@ -126,7 +126,7 @@ def train_challenger(
     record.targets = {
         str(t): key for t, key in {**train.keys(), **(held_out.keys() if held_out else {})}.items()
     }
-    if control.kind == CHOICES and settings.exports_int8:
+    if settings.exports_int8:
         from model.int8_export import export_int8
 
         texts = [*(held_out.texts if held_out is not None else []), *train.texts]
