@@ -103,10 +103,13 @@ def loss_function(space: LabelSpace) -> nn.Module:
     return nn.BCEWithLogitsLoss() if space.multi_label else nn.CrossEntropyLoss()
 
 
-def pair_similarity_loss(embeddings: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def pair_similarity_loss(
+    embeddings: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """SetFit's loss over all pairs of a batch: cosine towards 1 for the same class and 0
     for different ones; for multi-label targets, towards the Jaccard overlap of the two
-    label sets (two texts with no label count as the same)."""
+    label sets (two texts with no label count as the same). A pair weighs the product of
+    its texts' weights (pseudo-labels weigh less than annotations)."""
     unit = nn.functional.normalize(embeddings, dim=1)
     cosine = unit @ unit.T
     if targets.dim() == 1:
@@ -116,7 +119,11 @@ def pair_similarity_loss(embeddings: torch.Tensor, targets: torch.Tensor) -> tor
         union = targets.sum(1)[:, None] + targets.sum(1)[None, :] - shared
         wanted = torch.where(union > 0, shared / union.clamp(min=1.0), torch.ones_like(shared))
     upper = torch.triu_indices(len(targets), len(targets), 1)
-    return nn.functional.mse_loss(cosine[upper[0], upper[1]], wanted[upper[0], upper[1]])
+    errors = (cosine[upper[0], upper[1]] - wanted[upper[0], upper[1]]) ** 2
+    if weights is None:
+        return errors.mean()
+    pair_weights = weights[upper[0]] * weights[upper[1]]
+    return (errors * pair_weights).sum() / pair_weights.sum().clamp(min=1e-8)
 
 
 @torch.no_grad()
@@ -130,17 +137,30 @@ def frozen_embeddings(model: TextClassifier, texts: Sequence[str], batch_size: i
 
 
 def fit_linear_probe(
-    head: nn.Linear, features: torch.Tensor, targets: torch.Tensor, space: LabelSpace, l2: float
+    head: nn.Linear,
+    features: torch.Tensor,
+    targets: torch.Tensor,
+    space: LabelSpace,
+    l2: float,
+    weights: torch.Tensor | None = None,
 ) -> None:
-    """Fit the head as an L2-regularised logistic regression on fixed features (L-BFGS)."""
-    criterion = loss_function(space)
+    """Fit the head as an L2-regularised logistic regression on fixed features (L-BFGS),
+    each example weighing its weight."""
+    criterion = (
+        nn.BCEWithLogitsLoss(reduction="none")
+        if space.multi_label
+        else nn.CrossEntropyLoss(reduction="none")
+    )
+    weights = torch.ones(len(features), device=features.device) if weights is None else weights
     optimiser = torch.optim.LBFGS(
         head.parameters(), lr=1.0, max_iter=200, line_search_fn="strong_wolfe"
     )
 
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
-        loss = criterion(head(features), targets) + l2 * head.weight.pow(2).sum()
+        losses = criterion(head(features), targets)
+        losses = losses.mean(1) if losses.dim() == 2 else losses
+        loss = (losses * weights).sum() / weights.sum() + l2 * head.weight.pow(2).sum()
         loss.backward()
         return loss
 
@@ -203,7 +223,11 @@ def run_stage(
 
 
 def pair_stage(
-    model: TextClassifier, texts: Sequence[str], targets: torch.Tensor, config: TrainingConfig
+    model: TextClassifier,
+    texts: Sequence[str],
+    targets: torch.Tensor,
+    config: TrainingConfig,
+    weights: torch.Tensor | None = None,
 ) -> Stage:
     network = model.network
 
@@ -211,7 +235,8 @@ def pair_stage(
         if len(indexes) < 2:  # a lone text makes no pair; pair it with itself
             indexes = indexes * 2
         embeddings = network.embed(**model.encode([texts[i] for i in indexes]))
-        return pair_similarity_loss(embeddings, targets[indexes])
+        given = weights[indexes] if weights is not None else None
+        return pair_similarity_loss(embeddings, targets[indexes], given)
 
     groups = [{"params": list(network.encoder.parameters()), "lr": config.learning_rate}]
     return Stage("pairs", config.epochs, config.batch_size, groups, batch_loss)
@@ -243,10 +268,12 @@ def train_classifier(
     on_progress: ProgressCallback | None = None,
     device: str = "auto",
     start_from: Path | None = None,
+    weights: Sequence[float] | None = None,
 ) -> tuple[TextClassifier, TrainingReport]:
     """Train a classifier of `space` on annotated texts, starting from `base_model`, or
     from a saved classifier of the same labels (warm start: its encoder and head go on
-    learning, so fewer epochs reach the same place)."""
+    learning, so fewer epochs reach the same place). `weights`, one per text, let some
+    texts (pseudo-labelled ones) count less in both the pair stage and the probe."""
     config = config or TrainingConfig()
     counts = check_examples(texts, labels, space)
     started = time.monotonic()
@@ -259,14 +286,14 @@ def train_classifier(
         check_same_labels(model.label_space, space, start_from)
         config = replace(config, learning_rate=config.warm_learning_rate)
     targets = targets_tensor(labels, space).to(where)
+    given = torch.tensor(weights, dtype=torch.float32, device=where) if weights else None
     report = TrainingReport(examples=len(texts), label_counts=counts, config=config.to_dict())
     model.network.train()
     if config.epochs > 0:
-        run_stage(
-            pair_stage(model, texts, targets, config), len(texts), config, report, on_progress
-        )
+        stage = pair_stage(model, texts, targets, config, given)
+        run_stage(stage, len(texts), config, report, on_progress)
     features = frozen_embeddings(model, texts, batch_size=32)
-    fit_linear_probe(model.network.head, features, targets, space, config.probe_l2)
+    fit_linear_probe(model.network.head, features, targets, space, config.probe_l2, given)
     if config.finetune_epochs > 0:
         model.network.train()
         stage = finetune_stage(model, texts, targets, config)
