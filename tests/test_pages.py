@@ -18,9 +18,10 @@ from backend.settings import Settings
 from backend.store import ModelStore
 from backend.tools.payloads import setup_body
 from backend.version_record import VersionRecord
-from backend.web import page_data, pages
+from backend.web import pages
 from backend.web.app import create_app
-from backend.web.curve_chart import learning_curves
+from backend.web.pages import data as page_data
+from backend.web.pages.chart import learning_curves
 from tests.conftest import REPO, wait_for
 
 USER, PASSWORD = "operator", "pages-test-secret"
@@ -339,7 +340,7 @@ def test_a_browser_request_from_another_site_changes_nothing(  # type: ignore[no
 def test_the_package_ships_the_page_files() -> None:
     """A non-editable install (the Docker image) carries templates and static files."""
     shipped = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
-    patterns = shipped["package-data"]["backend.web"]
+    patterns = shipped["package-data"]["backend.web.pages"]
     web = Path(pages.__file__).parent
     files = [p.relative_to(web) for p in web.rglob("*") if p.is_file() and p.suffix != ".py"]
     files = [f for f in files if "__pycache__" not in f.parts]

@@ -32,16 +32,23 @@ def corpus() -> list[str]:
     return [*reviews, *products, "unknown words here"]
 
 
-def sst2(split: str) -> list[tuple[str, str]]:
-    """SST-2 sentences with Positive/Negative labels; skips, saying why, without the data."""
-    path = SHARED_DATA / "sst2" / f"{split}.tsv"
+def shared_file(folder: str, name: str) -> Path:
+    path = SHARED_DATA / folder / name
     if not path.is_file():
-        pytest.skip(f"needs SST-2 at {path} (the shared evaluation data; CI has it)")
-    rows = []
-    for line in path.read_text().splitlines():
-        sentence, label = line.rsplit("\t", 1)
-        rows.append((sentence, "Positive" if label == "1" else "Negative"))
-    return rows
+        pytest.skip(f"needs {path} (the shared evaluation data; CI has it)")
+    return path
+
+
+def sst2(split: str) -> list[tuple[str, str]]:
+    """SST-2 sentences with Positive/Negative labels, read as `lsbert simulate` reads them;
+    skips, saying why, without the data."""
+    from backend.tools.datasets import SST2, load_dataset
+
+    data = load_dataset(shared_file("sst2", f"{split}.tsv"), SST2)
+    return [
+        (t["data"]["text"], t["annotations"][0]["result"][0]["value"]["choices"][0])
+        for t in data.tasks
+    ]
 
 
 def sample(rows: list, count: int, seed: int) -> list:
@@ -51,39 +58,13 @@ def sample(rows: list, count: int, seed: int) -> list:
 
 
 def conll(split: str) -> list[tuple[str, list[tuple[int, int, str]]]]:
-    """CoNLL-2003 sentences as texts (tokens joined by spaces) with entity spans; skips,
-    saying why, without the data. Read from ../shared only: its licence forbids copies."""
+    """CoNLL-2003 sentences as texts (tokens joined by spaces) with entity spans, read as
+    `lsbert simulate` reads them; skips, saying why, without the data. Read from ../shared
+    only: its licence forbids copies."""
+    from backend.tools.datasets import conll_sentences
+
     name = {"train": "eng.train", "dev": "eng.testa"}[split]
-    path = SHARED_DATA / "conll2003" / name
-    if not path.is_file():
-        pytest.skip(f"needs CoNLL-2003 at {path} (the shared evaluation data; CI has it)")
-    sentences, tokens = [], []
-    for line in [*path.read_text().splitlines(), ""]:
-        if line.strip() and not line.startswith("-DOCSTART-"):
-            word, *_, tag = line.split()
-            tokens.append((word, tag))
-        elif tokens:
-            sentences.append(iob1_sentence(tokens))
-            tokens = []
-    return sentences
-
-
-def iob1_sentence(tokens: list[tuple[str, str]]) -> tuple[str, list[tuple[int, int, str]]]:
-    """IOB1: an entity starts with I- unless it directly follows one of the same type (B-)."""
-    text, spans, previous = "", [], "O"
-    for word, tag in tokens:
-        start = len(text) + (1 if text else 0)
-        text = f"{text} {word}" if text else word
-        if tag == "O":
-            previous = "O"
-            continue
-        prefix, label = tag.split("-", 1)
-        if prefix == "B" or label != previous:
-            spans.append([start, len(text), label])
-        else:
-            spans[-1][1] = len(text)
-        previous = label
-    return text, [(start, end, label) for start, end, label in spans]
+    return conll_sentences(shared_file("conll2003", name))
 
 
 BRANDS = ["Zorbo", "Quanta", "Velox", "Nimbra"]

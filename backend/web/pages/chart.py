@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from backend.store import number as version_number
-from backend.web.page_data import control_score, short_name
+from backend.web.pages.data import control_score, short_name
 
 WIDTH, HEIGHT = 480, 300  # a shape that reads on a phone's width as on a laptop's
 LEFT, RIGHT, TOP, BOTTOM = 52, 16, 32, 48  # margins around the plot

@@ -9,7 +9,7 @@
 const POLL_MS = 2000;
 
 function etaText(seconds) {
-  // the same words as backend/web/page_data.py: eta_text
+  // the same words as backend/web/pages/data.py: eta_text
   const s = Math.max(0, Math.round(seconds));
   if (s < 60) return `about ${s} s left`;
   if (s < 3600) return `about ${Math.round(s / 60)} min left`;
@@ -17,7 +17,7 @@ function etaText(seconds) {
 }
 
 function paceText(progress, field) {
-  // the same as backend/web/page_data.py: pace_text
+  // the same as backend/web/pages/data.py: pace_text
   const { step, total_steps: total, eta_seconds: eta } = progress;
   if (field.dataset.done && total && step !== undefined && step >= total) return field.dataset.done;
   return eta === null || eta === undefined ? "" : ` · ${etaText(eta)}${field.dataset.suffix || ""}`;

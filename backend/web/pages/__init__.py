@@ -15,9 +15,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, render_template, request
 
 from backend.training.triggers import verdict
-from backend.web import page_data
-from backend.web.curve_chart import learning_curves
 from backend.web.job_routes import MAX_LIMIT, list_jobs
+from backend.web.pages import data as page_data
+from backend.web.pages.chart import learning_curves
 from backend.web.services import services
 from backend.web.version_routes import project_ids, project_versions
 
