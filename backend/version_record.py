@@ -157,6 +157,9 @@ class ControlRecord:
     # the temperature served scores are divided by, and the calibration error before and
     # after it on the held-out answers it was fitted on
     calibration: dict | None = None
+    # the pseudo-labelled unlabelled tasks it also learnt from: how many, from which
+    # teacher, above which threshold, at which weight (none: annotations alone)
+    unlabelled: dict | None = None
     extra: dict = field(default_factory=dict)
 
     @classmethod

@@ -79,6 +79,42 @@ class TrainingSettings:
         "seconds after which a training job is stopped and marked failed",
         minimum=10,
     )
+    semi_supervised: bool = TRAINING.setting(
+        "SEMI_SUPERVISED",
+        True,
+        "in API mode, a `<Choices>` run also learns from the project's unlabelled tasks: the "
+        "serving version's most confident answers, at a lower weight (docs/learning.md)",
+    )
+    unlabelled_pool_max: int = TRAINING.setting(
+        "UNLABELLED_POOL_MAX",
+        2000,
+        "unlabelled tasks the serving version reads per run for pseudo-labels (a seeded "
+        "sample where the project has more)",
+        minimum=1,
+    )
+    pseudo_label_threshold: float = TRAINING.setting(
+        "PSEUDO_LABEL_THRESHOLD",
+        0.9,
+        "calibrated probability an unlabelled task's answer needs to become a pseudo-label",
+        minimum=0.5,
+        maximum=1,
+        too_large="is a probability: use e.g. 0.9",
+    )
+    pseudo_label_ratio: float = TRAINING.setting(
+        "PSEUDO_LABEL_RATIO",
+        1.0,
+        "pseudo-labels per training annotation at most (1: as many as the annotations, which "
+        "at most doubles a run's training)",
+        minimum=0.0,
+    )
+    pseudo_label_weight: float = TRAINING.setting(
+        "PSEUDO_LABEL_WEIGHT",
+        0.5,
+        "how much a pseudo-label counts against an annotation's 1",
+        minimum=0.0,
+        maximum=1,
+        too_large="is a weight against an annotation's 1: use e.g. 0.5",
+    )
 
     train_min_annotations: int = LIFECYCLE.setting(
         "TRAIN_MIN_ANNOTATIONS",

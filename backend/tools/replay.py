@@ -50,12 +50,24 @@ class Replay:
     settings: Settings
     folder: Path
     poisons: tuple[Poison, ...] = ()
+    unlabelled: list[dict] | None = None  # None: the pool's tasks not annotated yet
     served: Served = field(default_factory=Served)
 
     def __post_init__(self) -> None:
         self.controls = parse_label_config(self.label_config).controls
         self.store = ModelStore(self.folder)
         self.poisoned: dict[Poison, set[int]] = {}  # the tasks each poison chose
+
+    def not_annotated(self, annotated: list[dict]) -> list[dict]:
+        """The project's unlabelled tasks, as Label Studio lists them: no annotations."""
+        if self.unlabelled is not None:
+            return self.unlabelled
+        taken = {int(task["id"]) for task in annotated}
+        return [
+            {"id": task["id"], "data": task["data"]}
+            for task in self.pool
+            if int(task["id"]) not in taken
+        ]
 
     def labelled(self, number: int, annotated: list[dict]) -> tuple[list[dict], int]:
         """The round's tasks as annotators left them: with the wrong labels of the poisons
@@ -77,6 +89,7 @@ class Replay:
         return tasks, len(wrong)
 
     def run(self, pool: list[dict], sizes: list[int], on_round: RoundCallback) -> list[dict]:
+        self.pool = pool
         order = list(pool)
         random.Random(self.seed).shuffle(order)  # the first round is random in both orderings
         rows: list[dict] = []
@@ -100,7 +113,7 @@ class Replay:
             "added": [int(task["id"]) for task in added],
         }
         tasks, common["poisoned"] = self.labelled(number, annotated)
-        data = ProjectData(self.label_config, tasks, "simulation")
+        data = ProjectData(self.label_config, tasks, "simulation", self.not_annotated(annotated))
         try:
             outcome = train_version(self.store, PROJECT, data, self.settings)
         except TrainingSkipped as reason:

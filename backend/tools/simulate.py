@@ -27,7 +27,9 @@ EVAL_SHARE = 0.2  # of the input, held out when no evaluation file is given
 # what shapes training and gating besides every train_* setting
 SETTINGS_USED = (
     *("warm_start", "gate_tolerance", "device", "inference_runtime", "holdout_share"),
-    *("holdout_min_annotations", "cross_validation_folds", "keep_versions"),
+    *("holdout_min_annotations", "cross_validation_folds", "keep_versions", "semi_supervised"),
+    *("gate_confidence", "gate_min_tasks", "gate_corrections_share", "unlabelled_pool_max"),
+    *("pseudo_label_threshold", "pseudo_label_ratio", "pseudo_label_weight"),
 )
 
 
@@ -65,6 +67,11 @@ def checked_sizes(sizes: Sequence[int], pool: int) -> list[int]:
     return kept
 
 
+def strip(task: dict) -> dict:
+    """A task as unlabelled: its data, no annotation."""
+    return {"id": task["id"], "data": task["data"]}
+
+
 def settings_used(settings: Settings) -> dict:
     """What shapes training and gating; never the secrets beside them."""
     return {
@@ -85,6 +92,7 @@ def simulate(
     eval_tasks: list[dict] | None = None,
     on_round: RoundCallback | None = None,
     poisons: Sequence[Poison] = (),
+    unlabelled: list[dict] | None = None,
 ) -> dict:
     """Every seed and ordering, round by round; a JSON-ready record of it all."""
     import torch
@@ -110,8 +118,9 @@ def simulate(
             for ordering in orderings:
                 folder = Path(workdir) / f"{ordering}-{seed}"
                 replay = Replay(
-                    ordering, seed, label_config, evaluated, settings, folder, tuple(poisons)
-                )
+                    ordering, seed, label_config, evaluated, settings, folder, tuple(poisons),
+                    [strip(task) for task in unlabelled] if unlabelled is not None else None,
+                )  # fmt: skip
                 rows += replay.run(pool, kept, on_round or (lambda row: None))
     return {
         "format": "lsbert-simulation/2",
@@ -132,6 +141,7 @@ def simulate(
         "orderings": list(orderings),
         "seeds": list(seeds),
         "poisons": [asdict(poison) for poison in poisons],
+        "unlabelled": "file" if unlabelled is not None else "the rest of the pool",
         "rounds": rows,
         "gate": gate_summary(rows),
         "seconds": round(time.monotonic() - started, 1),

@@ -215,6 +215,14 @@ def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--seeds", type=seeds, default="0,1,2", metavar="N,N,...", help="default: 0,1,2"
     )
     parser.add_argument(
+        "--unlabelled",
+        type=Path,
+        metavar="FILE",
+        help="tasks the project has not annotated, in the format of --data (their labels are "
+        "never read), for SEMI_SUPERVISED runs (default: the tasks of --data not annotated "
+        "yet in the round)",
+    )
+    parser.add_argument(
         "--poison",
         type=poisons,
         default=[],
@@ -254,6 +262,9 @@ def simulate_and_write(args: argparse.Namespace, settings: Settings) -> int:
     require_matplotlib()
     data = load_dataset(args.data, args.format, args.label_config)
     evaluation = load_dataset(args.eval, data.format, args.label_config) if args.eval else None
+    unlabelled = (
+        load_dataset(args.unlabelled, data.format, args.label_config) if args.unlabelled else None
+    )
     args.out.mkdir(parents=True, exist_ok=True)  # before hours of training, not after
     configure_threads(settings.worker_torch_threads)
     result = simulate(
@@ -267,6 +278,7 @@ def simulate_and_write(args: argparse.Namespace, settings: Settings) -> int:
         evaluation.tasks if evaluation else None,
         print_progress,
         args.poison,
+        unlabelled.tasks if unlabelled else None,
     )
     result["data"] = {"path": str(args.data), "format": data.format, "tasks": len(data.tasks)}
     if evaluation is not None:

@@ -4,7 +4,7 @@ scored with the champion on the tasks the policy chose, and judged by the policy
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from backend.label_config import CHOICES, Control
@@ -17,6 +17,7 @@ from backend.training.examples import Examples
 from backend.training.fit import train_control
 from backend.training.holdout import split_examples
 from backend.training.policy import ComparisonPlan, decide, plan_comparison
+from backend.training.pseudo_labels import PseudoLabels, pseudo_labels, unlabelled_texts
 from backend.version_record import (
     WARM,
     ControlRecord,
@@ -65,25 +66,44 @@ class ControlRun:
     project: int
     settings: Settings
     suspects: tuple[int, ...] = ()  # task ids whose label quality control doubts
+    unlabelled: list[dict] = field(default_factory=list)  # tasks nobody annotated yet
 
 
-def champion_answers(
-    run: ControlRun, plan: ComparisonPlan, held_out: Examples | None, train: Examples
-) -> dict[int, Answer]:
-    """What the champion says of every task the comparison needs, by task id; read before
-    the challenger trains, so the two models are never in memory together."""
+def champion_model(run: ControlRun):  # type: ignore[no-untyped-def]
     from model.loading import load_model
     from model.runtime import select_device
 
+    folder = run.champion.model_folder(run.control)
+    assert folder is not None  # asked for only where the champion has this control
+    return load_model(run.control.kind, folder, str(select_device(run.settings.device)))
+
+
+def from_the_champion(
+    run: ControlRun, plan: ComparisonPlan | str, held_out: Examples | None, train: Examples
+) -> tuple[dict[int, Answer], PseudoLabels | None]:
+    """What the champion says of every task the comparison needs (by task id), and its
+    pseudo-labels for training; read before the challenger trains, so the two models are
+    never in memory together. Only a champion of the same label set is asked."""
+    if not isinstance(plan, ComparisonPlan):
+        return {}, None
+    settings, control = run.settings, run.control
     rows = [(held_out, i) for i in {*plan.held_out, *plan.own_held_out}] if held_out else []
     rows += [(train, i) for i in plan.new]
-    if not rows:
-        return {}
-    folder = run.champion.model_folder(run.control)
-    assert folder is not None  # a plan exists only where the champion has this control
-    model = load_model(run.control.kind, folder, str(select_device(run.settings.device)))
-    said = answers(model, run.control, [part.texts[i] for part, i in rows])
-    return {part.task_ids[i]: answer for (part, i), answer in zip(rows, said, strict=True)}
+    pool = unlabelled_texts(
+        run.unlabelled, control, settings.unlabelled_pool_max, settings.train_seed
+    )
+    pool = pool if settings.semi_supervised else []
+    if not rows and not pool:
+        return {}, None
+    model = champion_model(run)
+    said = answers(model, control, [part.texts[i] for part, i in rows])
+    found = {part.task_ids[i]: answer for (part, i), answer in zip(rows, said, strict=True)}
+    pseudo = (
+        pseudo_labels(model, control, pool, train, settings, str(run.champion.version))
+        if pool
+        else None
+    )
+    return found, pseudo
 
 
 def train_challenger(
@@ -111,21 +131,21 @@ def train_challenger(
         settings.gate_min_tasks if settings.cross_validation_folds >= 2 else 0,
         settings.gate_corrections_share,
     )
-    champion = (
-        champion_answers(run, plan, held_out, train) if isinstance(plan, ComparisonPlan) else {}
-    )
+    champion, pseudo = from_the_champion(run, plan, held_out, train)
     report_progress = (
         (lambda p: progress("training", {"control": control.name, **vars(p)})) if progress else None
     )
     start_from = run.champion.model_folder(control) if run.plan.mode == WARM else None
-    model, report = train_control(base_model, control, train, settings, report_progress, start_from)
+    model, report = train_control(
+        base_model, control, train, settings, report_progress, start_from, pseudo
+    )
     calibration = calibrated(model, control, held_out, previous)
     model.save(folder)
     record = control_record(control, folder.name, train, report, run.plan)
     record.calibration = calibration
-    record.targets = {
-        str(t): key for t, key in {**train.keys(), **(held_out.keys() if held_out else {})}.items()
-    }
+    record.unlabelled = pseudo.record if pseudo is not None else None
+    keys = {**train.keys(), **(held_out.keys() if held_out is not None else {})}
+    record.targets = {str(task): key for task, key in keys.items()}
     if settings.exports_int8:
         from model.int8_export import export_int8
 

@@ -9,6 +9,7 @@ from backend.errors import TrainingSkipped
 from backend.label_config import CHOICES, Control
 from backend.settings import Settings
 from backend.training.examples import Examples
+from backend.training.pseudo_labels import PseudoLabels
 from model.config import SpanTrainingConfig, TrainingConfig
 
 
@@ -48,9 +49,11 @@ def train_control(
     settings: Settings,
     on_progress,  # type: ignore[no-untyped-def]
     start_from: Path | None = None,
+    pseudo: PseudoLabels | None = None,
 ):  # type: ignore[no-untyped-def]
     """A classifier for `<Choices>`, a span tagger for `<Labels>`; a warm start continues
-    the given saved model for fewer epochs."""
+    the given saved model for fewer epochs. A classifier also learns from `pseudo`-labelled
+    texts, each weighing PSEUDO_LABEL_WEIGHT."""
     from model.errors import TrainingDataError
     from model.labels import LabelSpace
 
@@ -64,9 +67,14 @@ def train_control(
             config = training_config(settings)
             if start_from is not None:
                 config = replace(config, epochs=settings.train_warm_epochs)
+            weights = None
+            if pseudo is not None and pseudo.texts:
+                weights = [1.0] * len(texts) + [settings.pseudo_label_weight] * len(pseudo.texts)
+                texts, targets = [*texts, *pseudo.texts], [*targets, *pseudo.targets]
             return train_classifier(
-                base_model, texts, targets, space, config, on_progress, device, start_from
-            )
+                base_model, texts, targets, space, config, on_progress, device, start_from,
+                weights,
+            )  # fmt: skip
         from model.span_training import train_span_tagger
 
         span_config = span_training_config(settings)

@@ -3,7 +3,7 @@ Studio's API (API mode) or from what webhooks delivered (webhook mode)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis import Redis
 
@@ -18,6 +18,7 @@ class ProjectData:
     label_config: str
     tasks: list[dict]  # Label Studio tasks with their annotations inline, as exported
     source: str  # label-studio-api, webhooks, or what a replay calls itself
+    unlabelled: list[dict] = field(default_factory=list)  # tasks nobody annotated yet
 
 
 def load_project_data(settings: Settings, redis: Redis, project: int) -> ProjectData:

@@ -116,8 +116,9 @@ def train_version(
             plan = plan_start(
                 champion.version, champion.entry(control), control, settings.warm_start, full_reason
             )
+            examples = collect_examples(data.tasks, control)
             run = ControlRun(
-                control, collect_examples(data.tasks, control), plan, champion, project, settings
+                control, examples, plan, champion, project, settings, unlabelled=data.unlabelled
             )
             try:
                 controls.append(
