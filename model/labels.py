@@ -53,6 +53,15 @@ class LabelSpace:
             )
         return self.index(labels[0])
 
+    def require_same(self, wanted: LabelSpace, folder: object) -> None:
+        """Refuse to warm-start a model of this space (saved in `folder`) for another."""
+        if self != wanted:
+            raise TrainingDataError(
+                f"cannot warm-start from {folder}: it predicts {list(self.labels)}"
+                f"{' (multi-label)' if self.multi_label else ''}, the run needs "
+                f"{list(wanted.labels)}{' (multi-label)' if wanted.multi_label else ''}"
+            )
+
     def to_dict(self) -> dict[str, object]:
         return {"labels": list(self.labels), "multi_label": self.multi_label}
 

@@ -28,7 +28,6 @@ from model.training import (
     ProgressCallback,
     Stage,
     TrainingReport,
-    check_same_labels,
     run_stage,
     set_seed,
 )
@@ -143,7 +142,7 @@ def train_span_tagger(
         )
     else:
         model = SpanTagger.load(start_from, where)
-        check_same_labels(model.label_space, label_space, start_from)
+        model.label_space.require_same(label_space, start_from)
     model.word_level = config.word_level
     windows = model.windows(texts)
     targets, conversion = window_targets(model, windows, texts, spans, config.all_pieces)

@@ -83,15 +83,6 @@ def check_examples(
     return counts
 
 
-def check_same_labels(saved: LabelSpace, wanted: LabelSpace, folder: Path) -> None:
-    if saved != wanted:
-        raise TrainingDataError(
-            f"cannot warm-start from {folder}: it predicts {list(saved.labels)}"
-            f"{' (multi-label)' if saved.multi_label else ''}, the run needs "
-            f"{list(wanted.labels)}{' (multi-label)' if wanted.multi_label else ''}"
-        )
-
-
 def targets_tensor(labels: Sequence[Sequence[str]], space: LabelSpace) -> torch.Tensor:
     rows = [space.target(example) for example in labels]
     if space.multi_label:
@@ -99,8 +90,10 @@ def targets_tensor(labels: Sequence[Sequence[str]], space: LabelSpace) -> torch.
     return torch.tensor(rows, dtype=torch.long)
 
 
-def loss_function(space: LabelSpace) -> nn.Module:
-    return nn.BCEWithLogitsLoss() if space.multi_label else nn.CrossEntropyLoss()
+def loss_function(space: LabelSpace, reduction: str = "mean") -> nn.Module:
+    if space.multi_label:
+        return nn.BCEWithLogitsLoss(reduction=reduction)
+    return nn.CrossEntropyLoss(reduction=reduction)
 
 
 def pair_similarity_loss(
@@ -146,11 +139,7 @@ def fit_linear_probe(
 ) -> None:
     """Fit the head as an L2-regularised logistic regression on fixed features (L-BFGS),
     each example weighing its weight."""
-    criterion = (
-        nn.BCEWithLogitsLoss(reduction="none")
-        if space.multi_label
-        else nn.CrossEntropyLoss(reduction="none")
-    )
+    criterion = loss_function(space, reduction="none")
     weights = torch.ones(len(features), device=features.device) if weights is None else weights
     optimiser = torch.optim.LBFGS(
         head.parameters(), lr=1.0, max_iter=200, line_search_fn="strong_wolfe"
@@ -283,7 +272,7 @@ def train_classifier(
         model = TextClassifier.from_base(base_model, space, config.max_length, where)
     else:
         model = TextClassifier.load(start_from, where)
-        check_same_labels(model.label_space, space, start_from)
+        model.label_space.require_same(space, start_from)
         config = replace(config, learning_rate=config.warm_learning_rate)
     targets = targets_tensor(labels, space).to(where)
     given = torch.tensor(weights, dtype=torch.float32, device=where) if weights else None
