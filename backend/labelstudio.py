@@ -77,7 +77,8 @@ class LabelStudioClient:
         if response.status_code in (401, 403):
             raise LabelStudioError(
                 "Label Studio rejected LABEL_STUDIO_API_KEY as a personal access token: copy a "
-                "current token from Account & Settings"
+                "current token from Account & Settings",
+                response.status_code,
             )
         self.raise_for_status(response, "/api/token/refresh/")
         access = response.json().get("access")
@@ -110,8 +111,11 @@ class LabelStudioClient:
         if status in (401, 403):
             raise LabelStudioError(
                 f"Label Studio refused {path} ({status}): check LABEL_STUDIO_API_KEY; a legacy "
-                "token also needs legacy tokens enabled in the organization"
+                "token also needs legacy tokens enabled in the organization",
+                status,
             )
         if status == 404:
-            raise LabelStudioError(f"Label Studio has no {path} (404): is the project deleted?")
-        raise LabelStudioError(f"Label Studio answered {path} with HTTP {status}")
+            raise LabelStudioError(
+                f"Label Studio has no {path} (404): is the project deleted?", status
+            )
+        raise LabelStudioError(f"Label Studio answered {path} with HTTP {status}", status)

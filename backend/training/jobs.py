@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
-from redis.exceptions import LockNotOwnedError, RedisError
+from redis import Redis
+from redis.exceptions import LockError, LockNotOwnedError, RedisError
 from redis.lock import Lock
 from rq import get_current_job
 
@@ -13,6 +14,8 @@ from backend.clock import Periodic
 from backend.errors import TrainingSkipped
 from backend.metrics import Metrics
 from backend.settings import Settings
+from backend.store import ModelStore
+from backend.training.push.queue import request_push
 from backend.training.queue import TRAINING_LOCK_TTL, TrainingQueue
 from backend.training.run import run_training
 
@@ -39,9 +42,9 @@ class ProgressRecorder:
         log.info("job %s %s: %s", self.job.id, stage, details)
 
 
-def renewing(lock: Lock) -> Periodic:
+def renewing(lock: Lock, every: float = LOCK_RENEW_EVERY) -> Periodic:
     """Renews a held lock from a thread while a run lasts: if the worker dies, the lock
-    expires within TRAINING_LOCK_TTL instead of blocking the project's next run."""
+    expires within its timeout instead of blocking the project's next run."""
 
     def renew() -> bool:
         try:
@@ -56,7 +59,22 @@ def renewing(lock: Lock) -> Periodic:
             log.warning("could not renew lock %s, will retry: %s", lock.name, error)
         return True
 
-    return Periodic(renew, LOCK_RENEW_EVERY, "lsbert-lock-renewer", wait_first=True)
+    return Periodic(renew, every, "lsbert-lock-renewer", wait_first=True)
+
+
+def push_after_publishing(
+    settings: Settings, redis: Redis, project: int, result: dict
+) -> str | None:
+    """Queue the push of the version this run made serve; the run stands if that fails."""
+    reason = f"{result['version']} published"
+    try:
+        request = request_push(settings, redis, ModelStore(settings.model_dir), project, reason)
+    except (RedisError, LockError) as error:
+        log.error(
+            "project %s: could not queue the push of %s: %s", project, result["version"], error
+        )
+        return None
+    return request.job_id if request is not None else None
 
 
 def train_project(project: int, reason: str = "") -> dict:
@@ -73,6 +91,8 @@ def train_project(project: int, reason: str = "") -> dict:
             log.info("job %s: training project %s (%s)", job.id, project, reason)
             result = run_training(settings, job.connection, project, ProgressRecorder(job))
         outcome = result.get("outcome", "published")
+        if outcome == "published":
+            result["push_job_id"] = push_after_publishing(settings, job.connection, project, result)
         return result
     except TrainingSkipped as skipped:
         outcome = "skipped"

@@ -142,7 +142,7 @@ def worker_alive(redis: Redis, name: str | None) -> bool:
     return bool(redis.exists(worker_key)) and not redis.hexists(worker_key, "death")
 
 
-def fail_abandoned(redis: Redis, job: Job) -> bool:
+def fail_abandoned(redis: Redis, job: Job, counter: str = "lsbert_training_jobs_total") -> bool:
     """Fail a started job whose worker is gone and release the jobs deferred on it.
 
     The same bookkeeping as RQ's StartedJobRegistry.cleanup, with a readable reason, and
@@ -169,6 +169,6 @@ def fail_abandoned(redis: Redis, job: Job) -> bool:
         except WatchError:
             return False
     log.warning("job %s failed: %s (worker %s)", job.id, ABANDONED, job.worker_name)
-    Metrics(redis).add("lsbert_training_jobs_total", outcome="abandoned")
+    Metrics(redis).add(counter, outcome="abandoned")
     Queue(job.origin, connection=redis).enqueue_dependents(job)
     return True

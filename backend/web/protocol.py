@@ -7,9 +7,10 @@ from flask import Blueprint, Response, g, jsonify
 
 from backend.errors import BadRequest
 from backend.label_config import parse_label_config
+from backend.prediction_results import predict_tasks
 from backend.store import UNTRAINED, project_id
-from backend.web.predictions import predict_tasks
 from backend.web.services import json_body, services
+from backend.web.suggestions import drawn_regions, suggest
 from backend.web.webhooks import handle_webhook
 
 blueprint = Blueprint("protocol", __name__)
@@ -50,9 +51,14 @@ def predict() -> Response:
             "send 'label_config' with the tasks, as Label Studio does",
         )
     loaded = shared.cache.get(project)
-    results = predict_tasks(
-        tasks, parse_label_config(schema), loaded, shared.settings.predict_batch_size
-    )
+    config = parse_label_config(schema)
+    params = body.get("params")
+    regions = drawn_regions(params.get("context") if isinstance(params, dict) else None)
+    if regions and len(tasks) == 1 and isinstance(tasks[0], dict):
+        # interactive pre-annotation: suggestions around the regions just drawn
+        results = [suggest(tasks[0], config, loaded, regions, shared.tokens, project)]
+    else:
+        results = predict_tasks(tasks, config, loaded, shared.settings.predict_batch_size)
     shared.metrics.add("lsbert_predicted_tasks_total", len(tasks))
     shared.metrics.add("lsbert_prediction_results_total", sum(len(r["result"]) for r in results))
     return jsonify(results=results, model_version=loaded.version if loaded else UNTRAINED)

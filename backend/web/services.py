@@ -8,15 +8,17 @@ from dataclasses import dataclass, field
 
 from flask import current_app, request
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import LockError, RedisError
 
 from backend.errors import BadRequest
 from backend.metrics import Metrics
 from backend.redis_store import AnnotationChanges, ProjectConfigs, WebhookAnnotations
 from backend.settings import Settings
 from backend.store import ModelStore
+from backend.training.push.queue import request_push
 from backend.training.queue import TrainingQueue
 from backend.web.model_cache import ModelCache
+from backend.web.suggestions import TokenCache
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ class Services:
     configs: ProjectConfigs
     webhook_annotations: WebhookAnnotations
     changes: AnnotationChanges
+    tokens: TokenCache = field(default_factory=TokenCache)  # interactive suggestions
     background: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="lsbert-background")
     )
@@ -52,6 +55,20 @@ class Services:
             webhook_annotations=WebhookAnnotations(redis),
             changes=AnnotationChanges(redis),
         )
+
+    def request_push(self, project: int, reason: str) -> str | None:
+        """Queue a push of the project's served version (API mode, pushes on); its job id.
+        What asked for it stands if Redis fails: the next change pushes again."""
+        try:
+            request = request_push(self.settings, self.redis, self.store, project, reason)
+        except (RedisError, LockError) as error:
+            log.error("project %s: could not queue a push (%s): %s", project, reason, error)
+            return None
+        if request is None:
+            return None
+        outcome = "coalesced" if request.coalesced else "queued"
+        self.metrics.add("lsbert_push_requests_total", outcome=outcome)
+        return request.job_id
 
     def remember_config(self, project: int, label_config: str) -> None:
         """Keep the project's config for webhook-mode training, off the request's path."""

@@ -35,7 +35,14 @@ def activate(version: str) -> Response:
     reason = str(body.get("reason") or "activated through POST /versions/<version>/activate")
     replaced = shared.store.activate(project, version, reason)
     shared.cache.preload(project)
-    return jsonify(project=project, model_version=version, replaced=replaced, reason=reason)
+    push_job_id = shared.request_push(project, f"{version} activated")
+    return jsonify(
+        project=project,
+        model_version=version,
+        replaced=replaced,
+        reason=reason,
+        push_job_id=push_job_id,
+    )
 
 
 def project_ids(store: ModelStore) -> list[int]:

@@ -1,0 +1,98 @@
+"""Push requests on RQ's `predictions` queue, which workers take before `training`: at most
+one waiting and one running push per project.
+
+The web process may import this module (it only enqueues: the job itself is
+backend.training.push.job, imported by name). A request for the version a waiting push
+will push joins it; a request for another version cancels that waiting push, which would
+only be cancelled when it starts. A request while a push runs queues one more behind it:
+the running push stops at its next batch when its version no longer serves, or, for the
+same version, the one behind it stores what the running one could not see (tasks imported
+meanwhile).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from redis import Redis
+from rq import Queue
+from rq.job import Dependency, Job, JobStatus
+
+from backend.redis_store import LATEST_PUSH, PUSH_QUEUE_LOCK, project_key
+from backend.settings import Settings
+from backend.store import ModelStore
+from backend.training.queue import KEEP_RESULTS, WAITING, fetch_job
+
+log = logging.getLogger(__name__)
+PUSH_QUEUE = "predictions"
+PUSH_FUNCTION = "backend.training.push.job.push_predictions"
+
+
+@dataclass(frozen=True)
+class PushRequest:
+    job_id: str
+    version: str
+    coalesced: bool  # joined a push of the same version that was already waiting
+
+
+class PushQueue:
+    def __init__(self, redis: Redis, job_timeout: int) -> None:
+        self.redis = redis
+        self.job_timeout = job_timeout
+        self.queue = Queue(PUSH_QUEUE, connection=redis)
+
+    def request(
+        self, project: int, version: str, reason: str, meta: dict | None = None
+    ) -> PushRequest:
+        lock = self.redis.lock(
+            project_key(project, PUSH_QUEUE_LOCK), timeout=10, blocking_timeout=5
+        )
+        with lock:
+            latest = fetch_job(self.redis, self.redis.get(project_key(project, LATEST_PUSH)))
+            status = latest.get_status() if latest is not None else None
+            after: list[str] = []
+            if latest is not None and status in WAITING:
+                if latest.kwargs.get("version") == version:
+                    return PushRequest(latest.id, version, coalesced=True)
+                after = latest.dependency_ids  # the running push it waited for, if any
+                latest.cancel(remove_from_dependencies=True)
+                log.info(
+                    "push %s of project %s canceled: %s serves now", latest.id, project, version
+                )
+            elif latest is not None and status == JobStatus.STARTED:
+                after = [latest.id]
+            job = self.enqueue(project, version, reason, after, meta)
+            self.redis.set(project_key(project, LATEST_PUSH), job.id, ex=KEEP_RESULTS)
+            return PushRequest(job.id, version, coalesced=False)
+
+    def enqueue(
+        self, project: int, version: str, reason: str, after: list[str], meta: dict | None
+    ) -> Job:
+        return self.queue.enqueue_call(
+            PUSH_FUNCTION,
+            args=(project,),
+            kwargs={"version": version, "reason": reason},
+            timeout=self.job_timeout,
+            result_ttl=KEEP_RESULTS,
+            failure_ttl=KEEP_RESULTS,
+            depends_on=Dependency(jobs=after, allow_failure=True) if after else None,
+            description=f"push {version} of project {project} ({reason})",
+            meta=meta,
+        )
+
+
+def request_push(
+    settings: Settings,
+    redis: Redis,
+    store: ModelStore,
+    project: int,
+    reason: str,
+    meta: dict | None = None,
+) -> PushRequest | None:
+    """Queue a push of the version the project serves now; None when pushes are off
+    (webhook mode, or PUSH_PREDICTIONS=false) or no version serves."""
+    version = store.current_version(project)
+    if not settings.pushes or version is None:
+        return None
+    return PushQueue(redis, settings.push_job_timeout).request(project, version, reason, meta)
