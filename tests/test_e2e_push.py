@@ -10,15 +10,16 @@ from __future__ import annotations
 import os
 import signal
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.conftest import SENTIMENT_CONFIG, Serve, wait_for
-from tests.label_studio_server import LabelStudioClient, LabelStudioServer
+from tests.conftest import REPO, SENTIMENT_CONFIG, Serve, wait_for
+from tests.label_studio_server import LabelStudioClient, LabelStudioServer, choices_result
 from tests.studio_flow import sentiment
-from tests.texts import synthetic_reviews
+from tests.texts import synthetic_product_reviews, synthetic_reviews
 
 pytestmark = pytest.mark.slow
 TASKS = 1000
@@ -182,5 +183,90 @@ def test_every_served_version_reaches_every_task_and_orders_the_work(
         settled = last_push(serve, project, first)
         assert settled["outcome"] == "pushed" and settled["push"]["stored"] == 0, settled
         assert_one_prediction_per_task(client, project, first, ids)
+    finally:
+        serve.stop()
+
+
+MIXED_CONFIG = (REPO / "label_config" / "sentiment_and_entities.xml").read_text()
+LONG_REVIEW = (
+    "Zorbo makes the Rocket. I bought a Zorbo Rocket last year, and my friend owns two "
+    "Zorbo phones; ZorboLand is not Zorbo."
+)
+
+
+def annotation(text: str, spans: list, mood: str) -> list[dict]:
+    regions = [
+        {
+            "from_name": "entities",
+            "to_name": "text",
+            "type": "labels",
+            "value": {"start": s, "end": e, "text": text[s:e], "labels": [label]},
+        }
+        for s, e, label in spans
+    ]
+    return [*regions, *choices_result("sentiment", "text", mood)]
+
+
+def test_spans_are_pushed_and_an_interactive_region_brings_its_other_mentions(
+    label_studio: LabelStudioServer, push_env: dict, tmp_path: Path
+) -> None:
+    client = label_studio.client("pat")
+    rows = synthetic_product_reviews(40, seed=5)
+    env = {**push_env, "PUSH_MARGIN_FIELD": "lsbert_margin", "TRAIN_SPAN_EPOCHS": "30"}
+    serve = Serve(env, tmp_path / "serve.log")
+    try:
+        project = client.create_project("interactive spans", MIXED_CONFIG)["id"]
+        client.import_tasks(
+            project, [{"text": text} for text, _, _ in rows] + [{"text": LONG_REVIEW}]
+        )
+        tasks = sorted(client.list_tasks(project), key=lambda t: t["id"])
+        backend = client.connect_ml_backend(project, serve.url, title="lsbert", is_interactive=True)
+        for task, (text, spans, mood) in zip(tasks[:30], rows, strict=False):
+            client.create_annotation(task["id"], annotation(text, spans, mood))
+        version = new_version(serve, client, backend["id"], project)
+
+        # every task holds the version's spans and choice, stored with exact offsets
+        pushed = last_push(serve, project, version)
+        assert pushed["outcome"] == "pushed" and pushed["push"]["stored"] == len(tasks), pushed
+        by_task = {p["task"]: p for p in client.list_predictions(project=project)}
+        texts = {t["id"]: t["data"]["text"] for t in tasks}
+        assert set(by_task) == set(texts)
+        for task_id, prediction in by_task.items():
+            for region in prediction["result"]:
+                if region["type"] == "labels":
+                    value = region["value"]
+                    assert texts[task_id][value["start"] : value["end"]] == value["text"]
+        # each task's margin is a data column, beside its untouched text
+        for task in client.list_tasks(project):
+            assert task["data"]["text"] == texts[task["id"]]
+            assert 0 <= task["data"]["lsbert_margin"] <= 1
+
+        # the annotator draws "Zorbo" once: Label Studio asks /predict with the region
+        long_task = tasks[-1]["id"]
+        drawn = {
+            "id": "drawn1",
+            "from_name": "entities",
+            "to_name": "text",
+            "type": "labels",
+            "origin": "manual",
+            "value": {"start": 0, "end": 5, "text": "Zorbo", "labels": ["BRAND"]},
+        }
+        answer = client.json(
+            "POST",
+            f"/api/ml/{backend['id']}/interactive-annotating",
+            json={"task": long_task, "context": {"result": [drawn]}},
+        )
+        suggested = answer["data"]["result"]
+        found = {
+            (r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in suggested
+        }
+        others = [i for i in range(1, len(LONG_REVIEW)) if LONG_REVIEW.startswith("Zorbo", i)]
+        mentions = {(i, i + 5, "BRAND") for i in others if LONG_REVIEW[i + 5] != "L"}
+        assert len(mentions) == 3 and mentions <= found, suggested
+        spans = sorted((r["value"]["start"], r["value"]["end"]) for r in suggested)
+        assert spans[0][0] >= 5  # nothing returned on or across the drawn region
+        assert all(a[1] <= b[0] for a, b in pairwise(spans))  # nor two overlapping
+        assert all(r["value"]["text"] == LONG_REVIEW[s:e] for r, (s, e) in zip(
+            sorted(suggested, key=lambda r: r["value"]["start"]), spans, strict=True))  # fmt: skip
     finally:
         serve.stop()

@@ -12,6 +12,7 @@ import torch
 
 from backend.label_config import parse_label_config
 from backend.prediction_results import LoadedVersion, TaskResults
+from backend.tools.payloads import predict_body, task
 from backend.web.suggestions import TokenCache, drawn_regions, suggest
 from model.classifier import TextClassifier
 from model.labels import LabelSpace
@@ -19,6 +20,7 @@ from model.mentions import find_mentions
 from model.span_decoding import TextTokens, constrained_decode, region_constraints
 from model.spans import TagScheme
 from model.token_classifier import SpanTagger
+from tests.conftest import REPO
 
 SPACE = LabelSpace(("PER", "LOC"))
 SCHEME = TagScheme(SPACE)  # O, B-PER, I-PER, B-LOC, I-LOC
@@ -203,3 +205,30 @@ def test_a_suggestion_for_a_1000_character_text_takes_milliseconds_once_read(
     spans = sorted((r["value"]["start"], r["value"]["end"]) for r in again["result"])
     assert all(a[1] <= b[0] for a, b in pairwise(spans))  # no two overlap
     assert all(e <= 24 or s >= 29 for s, e in spans)  # nothing on the drawn region
+
+
+def test_predict_with_drawn_regions_answers_suggestions_without_setup(client) -> None:  # type: ignore[no-untyped-def]
+    """As Label Studio sends it: no /setup first, the config in the body; before any
+    training, the other mentions alone. Without drawn spans, the usual answer."""
+    config = (REPO / "label_config" / "named_entities.xml").read_text()
+    text = "Rome and Ann and Rome"
+    body = predict_body(3, [task(text, 11)], config)
+    body["params"]["context"] = {"result": [region(0, 4, text, "LOC")]}
+    answer = client.post("/predict", json=body).json
+    assert answer["results"] == [
+        {
+            "result": [
+                {
+                    "from_name": "label",
+                    "to_name": "text",
+                    "type": "labels",
+                    "value": {"start": 17, "end": 21, "text": "Rome", "labels": ["LOC"]},
+                }
+            ],
+            "model_version": "untrained",
+        }
+    ]
+    body["params"]["context"] = {"result": [{"type": "choices", "value": {"choices": ["x"]}}]}
+    assert client.post("/predict", json=body).json["results"] == [
+        {"result": [], "model_version": "untrained"}
+    ]

@@ -3,11 +3,24 @@ they set in the project: its model version, its sampling (active learning)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from backend.settings.fields import Group
+from backend.errors import ConfigError
+from backend.settings.fields import Declaration, Group
 
 PUSHING = Group("Pushed predictions and active learning")
+DATA_KEY = re.compile(r"^lsbert_[a-z0-9_]{1,40}$")
+
+
+def data_key(raw: str, declaration: Declaration) -> str:
+    if not DATA_KEY.match(raw):
+        raise ConfigError(
+            f"{declaration.name}={raw!r} is not a task data key of this backend's own: "
+            "write one that starts with lsbert_ and holds only a-z, 0-9 and _, e.g. "
+            f"{declaration.name}=lsbert_margin"
+        )
+    return raw
 
 
 @dataclass(frozen=True, repr=False)
@@ -42,6 +55,15 @@ class PushSettings:
         "shows the option disabled; the API sets it). Once per project: change it back in "
         "Label Studio and it stays",
         essential=True,
+    )
+    push_margin_field: str = PUSHING.setting(
+        "PUSH_MARGIN_FIELD",
+        "",
+        "a task data key (`lsbert_...`) where each push also writes every task's margin, "
+        "the finer uncertainty figure, rounded to 0.01: a *Data Manager* column to sort on "
+        "(the one place Label Studio sorts on a second number). It changes the tasks' data: "
+        "unset, nothing is written",
+        data_key,
     )
     push_batch_size: int = PUSHING.setting(
         "PUSH_BATCH_SIZE",

@@ -25,6 +25,7 @@ from backend.prediction_results import LoadedVersion, task_results
 from backend.settings import Settings
 from backend.store import UNTRAINED, VERSION_PATTERN
 from backend.training.push.checks import invalid_reason
+from backend.training.push.margins import write_margins
 from backend.training.push.plan import PushPlan, PushProgress, batches, plan_push
 from backend.training.push.studio import UNCERTAINTY_SAMPLING, PushStudio
 
@@ -43,6 +44,7 @@ class PushOptions:
     set_model_version: bool
     keep_old_predictions: bool
     uncertainty_sampling: bool  # set the project's sampling at this push
+    margin_field: str  # the task data key each task's margin is written to ("": none)
 
     @classmethod
     def of(cls, settings: Settings, first_push: bool) -> PushOptions:
@@ -52,6 +54,7 @@ class PushOptions:
             settings.push_set_model_version,
             settings.push_keep_old_predictions,
             settings.push_uncertainty_sampling and first_push,
+            settings.push_margin_field,
         )
 
 
@@ -92,6 +95,7 @@ class Push:
         self.report = report
         self.stop_reason = stop_reason  # why to stop now, if anything
         self.record = PushRecord()
+        self.margins: dict[int, float] = {}  # task id -> margin, of the tasks predicted
 
     def run(self, load: Callable[[], LoadedVersion]) -> dict:
         started = time.monotonic()
@@ -103,6 +107,12 @@ class Push:
         finished = time.monotonic()
         settled = self.settle(project)
         self.record.add_time("finishing", finished)
+        if self.options.margin_field:
+            written = time.monotonic()
+            self.report("margins", {"version": self.version, "tasks": len(self.margins)})
+            key = self.options.margin_field
+            settled["margins_written"] = write_margins(self.studio, self.project, key, self.margins)
+            self.record.add_time("margins", written)
         self.record.seconds["total"] = round(time.monotonic() - started, 3)
         return {
             "outcome": "pushed",
@@ -163,6 +173,8 @@ class Push:
                 log.warning("push %s: task %s left out: %s", self.version, task["id"], reason)
             else:
                 checked.append(prediction)
+                if answer.margin is not None:
+                    self.margins[prediction["task"]] = answer.margin
         return checked
 
     def store(self, predictions: list[dict], progress: PushProgress) -> None:

@@ -130,6 +130,17 @@ class PushStudio:
         )
         return int(answer.get("deleted_predictions") or 0) if isinstance(answer, dict) else 0
 
+    def set_data_field(self, project: int, tasks: list[int], key: str, value: float) -> None:
+        """Sets `key` to `value` in the data of `tasks` (the Data Manager's bulk action)."""
+        body = {
+            "selectedItems": {"all": False, "included": tasks},
+            "value_name": key,
+            "value_type": "Number",
+            "value": str(value),
+        }
+        path = f"/api/dm/actions?id=add_data_field&project={project}"
+        self.retrying(f"writing {key} in {len(tasks)} tasks", lambda: self.send("POST", path, body))
+
     def send(self, method: str, path: str, body: object) -> object:
         """A request with a JSON body; its JSON answer (None for an empty one)."""
         response = self.client.request(method, path, json=body)
