@@ -20,7 +20,7 @@ from model.mentions import find_mentions
 from model.span_decoding import TextTokens, constrained_decode, region_constraints
 from model.spans import TagScheme
 from model.token_classifier import SpanTagger
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_for
 
 SPACE = LabelSpace(("PER", "LOC"))
 SCHEME = TagScheme(SPACE)  # O, B-PER, I-PER, B-LOC, I-LOC
@@ -141,14 +141,16 @@ def test_entities_are_decoded_again_consistently_with_a_drawn_region() -> None:
 
 
 class FakeTagger(SpanTagger):
-    """Decides on fixed probabilities instead of running a network; counts the runs."""
+    """Decides on fixed probabilities instead of running a network, after `delay` seconds;
+    counts the runs."""
 
-    def __init__(self, rows: list[list[float]]) -> None:
+    def __init__(self, rows: list[list[float]], delay: float = 0.0) -> None:
         super().__init__(None, None, SPACE, 128, 32)  # type: ignore[arg-type]
-        self.rows, self.runs = rows, 0
+        self.rows, self.runs, self.delay = rows, 0, delay
 
     def token_log_probs(self, texts, batch_size: int = 32) -> list[TextTokens]:  # type: ignore[no-untyped-def, override]
         self.runs += 1
+        time.sleep(self.delay)
         return [word_tokens(texts[0], self.rows)]
 
 
@@ -168,7 +170,7 @@ def test_an_interactive_answer_holds_the_mentions_and_the_models_other_entities(
     context = {"result": [region(0, 4, text, "LOC"), {"type": "choices", "value": {}}]}
     regions = drawn_regions(context)
     assert len(regions) == 1
-    cache = TokenCache()
+    cache = TokenCache(wait=60)
     config = parse_label_config(PEOPLE_AND_PLACES)
     answer = suggest(task, config, loaded, regions, cache, project=1)
     found = [(r["value"]["start"], r["value"]["end"], r["value"]["labels"], "score" in r)
@@ -182,6 +184,30 @@ def test_an_interactive_answer_holds_the_mentions_and_the_models_other_entities(
     assert [r["value"]["start"] for r in untrained["result"]] == [17]
 
 
+def test_a_slow_model_leaves_the_first_answer_to_the_mentions_and_reads_on() -> None:
+    """The labelling page waits for the answer: past the wait, the mentions go alone, and
+    the model's entities come with the next region drawn on the task."""
+    text = "Rome and Ann and Rome"
+    model = FakeTagger([SURE_OUT, SURE_OUT, [0.04, 0.9, 0.02, 0.02, 0.02], SURE_OUT, SURE_OUT], 0.5)
+    loaded = LoadedVersion("v3-20261201T000000", {"label": model})
+    task = {"id": 1, "data": {"text": text}}
+    regions = drawn_regions({"result": [region(0, 4, text, "LOC")]})
+    cache = TokenCache(wait=0.05)
+    config = parse_label_config(PEOPLE_AND_PLACES)
+    started = time.perf_counter()
+    first = suggest(task, config, loaded, regions, cache, project=1)
+    assert time.perf_counter() - started < 0.4
+    assert [r["value"]["start"] for r in first["result"]] == [17]
+    later = wait_for(
+        lambda: (
+            len((a := suggest(task, config, loaded, regions, cache, project=1))["result"]) == 2
+            and a
+        ),
+        5,
+    )
+    assert [r["value"]["start"] for r in later["result"]] == [9, 17] and model.runs == 1
+
+
 def test_a_suggestion_for_a_1000_character_text_takes_milliseconds_once_read(
     tiny_model: Path,
 ) -> None:
@@ -192,7 +218,7 @@ def test_a_suggestion_for_a_1000_character_text_takes_milliseconds_once_read(
     loaded = LoadedVersion("v1-20261201T000000", {"label": model})
     task = {"id": 1, "data": {"text": text}}
     regions = drawn_regions({"result": [region(24, 29, text, "LOC")]})
-    cache = TokenCache()
+    cache = TokenCache(wait=60)
     config = parse_label_config(PEOPLE_AND_PLACES)
     first = suggest(task, config, loaded, regions, cache, project=1)
     started = time.perf_counter()

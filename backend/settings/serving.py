@@ -33,6 +33,14 @@ class ServingSettings:
         "texts per forward pass in `/predict` (texts of similar length are batched together)",
         minimum=1,
     )
+    suggest_model_wait: float = SERVING.setting(
+        "SUGGEST_MODEL_WAIT",
+        0.07,
+        "seconds an interactive suggestion waits for the span model on a text it has not "
+        "read yet; past it, the answer holds the other mentions alone and the model's "
+        "entities come with the next region drawn on the task (Label Studio's page waits)",
+        minimum=0.0,
+    )
     inference_runtime: str = SERVING.setting(
         "INFERENCE_RUNTIME",
         INT8_RUNTIME,

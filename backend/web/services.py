@@ -34,7 +34,7 @@ class Services:
     configs: ProjectConfigs
     webhook_annotations: WebhookAnnotations
     changes: AnnotationChanges
-    tokens: TokenCache = field(default_factory=TokenCache)  # interactive suggestions
+    tokens: TokenCache  # interactive suggestions
     background: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="lsbert-background")
     )
@@ -54,6 +54,7 @@ class Services:
             configs=ProjectConfigs(redis),
             webhook_annotations=WebhookAnnotations(redis),
             changes=AnnotationChanges(redis),
+            tokens=TokenCache(settings.suggest_model_wait),
         )
 
     def request_push(self, project: int, reason: str) -> str | None:

@@ -12,7 +12,9 @@ suggestions. The answer holds, for each `<Labels>` control a drawn region belong
 
 The drawn regions themselves are not sent back: Label Studio has them. A text's token
 probabilities are kept (TokenCache) for the next region drawn on the same task, so only the
-first region of a task waits for the model.
+first region of a task waits for the model, and no longer than SUGGEST_MODEL_WAIT: the
+labelling page waits for the answer, so past it the mentions go alone, while the model
+reads the text on for the next region.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as Late
 from typing import TYPE_CHECKING, cast
 
 from backend.label_config import LABELS, Control, LabelConfig
@@ -49,26 +53,44 @@ def drawn_regions(context: object) -> list[dict]:
 
 
 class TokenCache:
-    """The served tagger's token probabilities of the texts last suggested on."""
+    """The served tagger's token probabilities of the texts last suggested on, read by one
+    thread of its own, so that a request can stop waiting without stopping the reading."""
 
-    def __init__(self, size: int = CACHED_TEXTS) -> None:
-        self.size = size
+    def __init__(self, wait: float, size: int = CACHED_TEXTS) -> None:
+        self.wait, self.size = wait, size
         self._tokens: OrderedDict[tuple, TextTokens] = OrderedDict()
+        self._reading: dict[tuple, Future] = {}
         self._lock = threading.Lock()
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="lsbert-suggestions")
 
-    def tokens(self, key: tuple, tagger: SpanTagger, text: str) -> TextTokens:
+    def tokens(self, key: tuple, tagger: SpanTagger, text: str) -> TextTokens | None:
+        """The text's probabilities, or None when they take longer than `wait`."""
         digest = (*key, hashlib.sha1(text.encode()).hexdigest())
         with self._lock:
             found = self._tokens.get(digest)
             if found is not None:
                 self._tokens.move_to_end(digest)
                 return found
-        computed = tagger.token_log_probs([text])[0]
-        with self._lock:
-            self._tokens[digest] = computed
-            while len(self._tokens) > self.size:
-                self._tokens.popitem(last=False)
-        return computed
+            reading = self._reading.get(digest)
+            if reading is None:
+                reading = self._reader.submit(self._read, digest, tagger, text)
+                self._reading[digest] = reading
+        try:
+            return reading.result(timeout=self.wait)
+        except Late:
+            return None
+
+    def _read(self, digest: tuple, tagger: SpanTagger, text: str) -> TextTokens:
+        try:
+            computed = tagger.token_log_probs([text])[0]
+            with self._lock:
+                self._tokens[digest] = computed
+                while len(self._tokens) > self.size:
+                    self._tokens.popitem(last=False)
+            return computed
+        finally:
+            with self._lock:
+                self._reading.pop(digest, None)
 
 
 def suggest(
@@ -129,8 +151,9 @@ def control_suggestions(
     if loaded is not None and is_tagger_of(model, control):
         tagger = cast("SpanTagger", model)
         tokens = cache.tokens((project, loaded.version, control.name), tagger, text)
-        decided = tagger.decide(text, tokens, [*drawn, *mentions])
-        results += [span_result(control, span) for span in decided.spans]
+        if tokens is not None:  # else still reading it: the mentions go alone this time
+            decided = tagger.decide(text, tokens, [*drawn, *mentions])
+            results += [span_result(control, span) for span in decided.spans]
     return sorted(results, key=lambda item: item["value"]["start"])
 
 
