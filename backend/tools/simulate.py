@@ -122,6 +122,7 @@ def simulate(
     resolved = resolve_base_model(base_model)
     settings = replace(settings, base_model=base_model)
     rows: list[dict] = []
+    projects: list[dict] = []  # the label-studio ordering's projects, and where time went
     with tempfile.TemporaryDirectory(prefix="lsbert-simulate-") as workdir:
         for seed in seeds:
             pool = pool_of(full_pool, pool_size, seed)
@@ -136,6 +137,9 @@ def simulate(
                     studio,
                 )  # fmt: skip
                 rows += replay.run(pool, kept, on_round or (lambda row: None))
+                if studio is not None:
+                    seconds = {k: round(v, 1) for k, v in studio.seconds.items()}
+                    projects.append({"seed": seed, "project": studio.project, "seconds": seconds})
     return {
         "format": "lsbert-simulation/2",
         "created_at": utc_now(),
@@ -155,6 +159,7 @@ def simulate(
         "orderings": list(orderings),
         "seeds": list(seeds),
         "poisons": [asdict(poison) for poison in poisons],
+        "label_studio_projects": projects,
         "rounds": rows,
         "gate": gate_summary(rows),
         "curves": (curves := mean_curves(rows)),
