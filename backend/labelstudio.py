@@ -90,12 +90,13 @@ class LabelStudioClient:
         self, method: str, path: str, authorization: str | None, **kwargs: object
     ) -> requests.Response:
         headers = {"Authorization": authorization} if authorization else {}
+        timeout = kwargs.pop("timeout", self.timeout)  # a caller may give a slow call longer
         try:
             return self.session.request(
                 method,
                 self.url + path,
                 headers=headers,
-                timeout=self.timeout,
+                timeout=timeout,  # type: ignore[arg-type]
                 **kwargs,  # type: ignore[arg-type]
             )
         except requests.RequestException as error:

@@ -7,6 +7,7 @@ cancels a push still running for an older one. The tiny BERT: quality is not the
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections import Counter
@@ -107,6 +108,17 @@ def assert_one_prediction_per_task(
     assert set(held[version]) == task_ids and set(held[version].values()) == {1}
 
 
+def score_column(client: LabelStudioClient, project: int) -> list[tuple[int, float]]:
+    """(task, *Prediction score*) as the Data Manager lists them, sorted by that column."""
+    query = json.dumps({"ordering": ["tasks:predictions_score"]})
+    answer = client.json(
+        "GET",
+        "/api/tasks",
+        params={"project": project, "page_size": TASKS, "fields": "all", "query": query},
+    )
+    return [(task["id"], task["predictions_score"]) for task in answer["tasks"]]
+
+
 def worker_process(serve: Serve) -> psutil.Process:
     def find() -> psutil.Process | None:
         for child in psutil.Process(serve.process.pid).children(recursive=True):
@@ -143,8 +155,13 @@ def test_every_served_version_reaches_every_task_and_orders_the_work(
         settings = client.get_project(project)
         assert (settings["model_version"], settings["sampling"]) == (first, "Uncertainty sampling")
 
-        # the labelling stream serves the least certain unlabelled task first
+        # the Data Manager's Prediction score column: filled for every task, sorted by it
         scores = {p["task"]: p["score"] for p in client.list_predictions(project=project)}
+        column = score_column(client, project)
+        assert column == sorted(column, key=lambda pair: pair[1])
+        assert dict(column) == scores and None not in scores.values()
+
+        # the labelling stream serves the least certain unlabelled task first
         labelled = {t["id"] for t in tasks[:ANNOTATED]}
         served = []
         for _ in range(5):

@@ -26,17 +26,19 @@ LOCK_RENEW_EVERY = TRAINING_LOCK_TTL / 4
 
 
 class ProgressRecorder:
-    """Keeps the job's progress (stage, epoch, step, loss) in its meta, and in the log."""
+    """Keeps the job's progress (stage, epoch, step, loss) in its meta, and in the log:
+    every PROGRESS_EVERY seconds, and whenever the stage changes."""
 
     def __init__(self, job) -> None:  # type: ignore[no-untyped-def]
         self.job = job
         self.saved_at = 0.0
+        self.stage: str | None = None
 
     def __call__(self, stage: str, details: dict) -> None:
         now = time.monotonic()
-        if now - self.saved_at < PROGRESS_EVERY:
+        if now - self.saved_at < PROGRESS_EVERY and stage == self.stage:
             return
-        self.saved_at = now
+        self.saved_at, self.stage = now, stage
         self.job.meta["progress"] = {"stage": stage, **details}
         self.job.save_meta()
         log.info("job %s %s: %s", self.job.id, stage, details)

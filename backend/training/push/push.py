@@ -14,7 +14,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,6 +34,7 @@ from backend.training.push.studio import UNCERTAINTY_SAMPLING, PushStudio
 
 log = logging.getLogger(__name__)
 Report = Callable[[str, dict], None]
+PREDICTING_NICENESS = 10
 
 
 class PushCanceled(Exception):
@@ -73,6 +77,16 @@ class PushRecord:
 
     def add_time(self, stage: str, started: float) -> None:
         self.seconds[stage] = round(self.seconds.get(stage, 0.0) + time.monotonic() - started, 3)
+
+
+def lower_priority() -> None:
+    """Nice the thread that predicts (Linux nices threads one by one): on cores shared with
+    the web process and Label Studio, /predict and the annotators come first. Within
+    WORKER_TORCH_THREADS still: the thread computes, torch and ONNX Runtime with it."""
+    with contextlib.suppress(OSError, AttributeError):  # elsewhere than Linux: as it is
+        thread = threading.get_native_id()
+        niceness = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, niceness + PREDICTING_NICENESS))
 
 
 def is_backend_version(name: str) -> bool:
@@ -143,10 +157,13 @@ class Push:
     def predict_and_store(self, plan: PushPlan, config: LabelConfig, loaded: LoadedVersion) -> None:
         progress = PushProgress(len(plan.todo), time.monotonic())
         pending: Future | None = None
-        with ThreadPoolExecutor(1, thread_name_prefix="lsbert-push-store") as storer:
+        with (
+            ThreadPoolExecutor(1, "lsbert-push-predict", lower_priority) as predictor,
+            ThreadPoolExecutor(1, "lsbert-push-store") as storer,
+        ):
             for batch in batches(plan.todo, self.options.batch_size):
                 self.stop_if_due()
-                predictions = self.predictions(batch, config, loaded)
+                predictions = predictor.submit(self.predictions, batch, config, loaded).result()
                 if pending is not None:
                     pending.result()  # one batch stored while the next is predicted, no more
                 pending = storer.submit(self.store, predictions, progress)
@@ -201,25 +218,45 @@ class Push:
         self.record.stored += stored
         self.record.add_time("storing", started)
 
+    def delete_old_versions(self) -> dict[str, int]:
+        """The backend's other versions' predictions, deleted: each version's count."""
+        held = self.studio.model_versions(self.project)
+        doomed = {
+            n: count for n, count in held.items() if n != self.version and is_backend_version(n)
+        }
+        for name, count in doomed.items():
+            self.report(
+                "deleting", {"version": self.version, "deleting": name, "predictions": count}
+            )
+            self.studio.delete_version(self.project, name, count)
+        left = self.studio.model_versions(self.project) if doomed else {}
+        for name in set(doomed) & set(left):
+            log.warning("push %s: %d predictions of %s remain", self.version, left[name], name)
+        return {name: count - left.get(name, 0) for name, count in doomed.items()}
+
     def stop_if_due(self) -> None:
         reason = self.stop_reason()
         if reason:
             raise PushCanceled(reason)
 
     def verify(self, plan: PushPlan) -> int:
-        """Remove any second prediction of a task; how many tasks still have none."""
+        """Remove any second prediction of a task (found before or after storing); how
+        many of the tasks predicted still have none."""
         held = self.studio.predictions_of(self.project, self.version)
         again = plan_push(plan.todo, held)
-        for prediction in again.extra:
+        extra = sorted({*plan.extra, *again.extra})
+        for prediction in extra:
             self.studio.delete_prediction(prediction)
-        if again.extra:
-            log.warning("push %s: removed %d second predictions", self.version, len(again.extra))
+        if extra:
+            log.warning("push %s: removed %d second predictions", self.version, len(extra))
         return len(again.todo)
 
     def settle(self, project: dict) -> dict:
         """The project's model version and sampling, then the other versions' predictions."""
         fields: dict = {}
-        if self.options.set_model_version and project.get("model_version") != self.version:
+        holds_some = self.record.stored + self.record.already > 0  # Label Studio refuses else
+        wanted = self.options.set_model_version and holds_some
+        if wanted and project.get("model_version") != self.version:
             fields["model_version"] = self.version
         if self.options.uncertainty_sampling and project.get("sampling") != UNCERTAINTY_SAMPLING:
             fields["sampling"] = UNCERTAINTY_SAMPLING
@@ -229,10 +266,7 @@ class Push:
         # Label Studio resets a project's model version when a version is deleted while it
         # names the backend's title (live mode): delete only once it names this version
         if model_version == self.version and not self.options.keep_old_predictions:
-            for name in self.studio.model_versions(self.project):
-                if name != self.version and is_backend_version(name):
-                    self.report("deleting", {"version": self.version, "deleting": name})
-                    deleted[name] = self.studio.delete_version(self.project, name)
+            deleted = self.delete_old_versions()
         return {
             "model_version": model_version,
             "sampling": updated.get("sampling"),
