@@ -120,9 +120,9 @@ def push_figures(job: dict, served_at: float, done_at: float) -> dict:
 def test_push_10000_tasks_and_predict_latency(
     label_studio: LabelStudioServer, tmp_path: Path
 ) -> None:
-    train = sample(sst2("train"), 10**6, seed=13)  # 6,920 sentences, each used once or twice
-    texts = [train[i % len(train)][0] for i in range(TASKS)]
-    labels = dict(train)
+    sentences = sample(sst2("train"), 10**6, seed=13)  # 6,920 of them, used once or twice
+    texts = [sentences[i % len(sentences)][0] for i in range(TASKS)]
+    labels = dict(sentences)
     dev = [text for text, _ in sst2("dev")]
     figures: dict = {"load average at start": os.getloadavg()}
     client = label_studio.client("pat")

@@ -11,11 +11,11 @@ from redis import Redis
 from rq.job import Job, JobStatus
 
 from backend.settings import Settings
-from backend.tools.payloads import predict_body, task
+from backend.tools.payloads import predict_body, setup_body, task
 from backend.training.push.queue import PUSH_QUEUE, PushQueue
 from backend.training.run import run_training
 from backend.web.app import create_app
-from tests.conftest import SENTIMENT_CONFIG, WorkerProcess
+from tests.conftest import SENTIMENT_CONFIG, WorkerProcess, wait_for
 from tests.test_training_loop import annotate, finished_job, webhook
 from tests.texts import synthetic_reviews
 
@@ -116,3 +116,24 @@ def test_label_studio_away_fails_the_push_with_the_reason_while_predict_answers(
         assert worker.process.poll() is None
     finally:
         worker.stop()
+
+
+def test_setup_asks_for_a_push_of_a_version_not_pushed_yet(
+    api_env: dict[str, str], served: str, redis: Redis
+) -> None:
+    """A project connected after its versions were trained gets their predictions: /setup
+    queues the push (off the request), once."""
+    app = create_app(Settings.from_env(api_env))
+    client = app.test_client()
+    body = setup_body(PROJECT, SENTIMENT_CONFIG)
+    assert client.post("/setup", json=body).json["model_version"] == served
+
+    def push_ids() -> list[str]:
+        return [j["id"] for j in client.get(f"/jobs?project={PROJECT}&kind=push").json["jobs"]]
+
+    queued = wait_for(push_ids, 10)
+    job = Job.fetch(queued[0], connection=redis)
+    assert job.kwargs["version"] == served and "(/setup)" in job.kwargs["reason"]
+    client.post("/setup", json=body)
+    app.extensions["lsbert"].background.submit(lambda: None).result()  # the check ran
+    assert push_ids() == queued

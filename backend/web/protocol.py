@@ -33,6 +33,7 @@ def setup() -> Response:
     shared = services()
     shared.remember_config(project, str(schema))
     shared.cache.preload(project)
+    shared.push_if_missing(project)
     return jsonify(model_version=shared.store.current_version(project) or UNTRAINED)
 
 

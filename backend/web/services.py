@@ -15,7 +15,7 @@ from backend.metrics import Metrics
 from backend.redis_store import AnnotationChanges, ProjectConfigs, WebhookAnnotations
 from backend.settings import Settings
 from backend.store import ModelStore
-from backend.training.push.queue import request_push
+from backend.training.push.queue import ensure_pushed, request_push
 from backend.training.queue import TrainingQueue
 from backend.web.model_cache import ModelCache
 from backend.web.suggestions import TokenCache
@@ -70,6 +70,17 @@ class Services:
         outcome = "coalesced" if request.coalesced else "queued"
         self.metrics.add("lsbert_push_requests_total", outcome=outcome)
         return request.job_id
+
+    def push_if_missing(self, project: int) -> None:
+        """Off the request's path: /setup answers in milliseconds."""
+        self.background.submit(self._push_if_missing, project)
+
+    def _push_if_missing(self, project: int) -> None:
+        try:
+            if ensure_pushed(self.settings, self.redis, self.store, project):
+                self.metrics.add("lsbert_push_requests_total", outcome="queued")
+        except (RedisError, LockError) as error:
+            log.warning("project %s: could not check its push: %s", project, error)
 
     def remember_config(self, project: int, label_config: str) -> None:
         """Keep the project's config for webhook-mode training, off the request's path."""

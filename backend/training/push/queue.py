@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from redis import Redis
 from rq import Queue
 from rq.job import Dependency, Job, JobStatus
+from rq.utils import now
 
 from backend.redis_store import LATEST_PUSH, PUSH_QUEUE_LOCK, project_key
 from backend.settings import Settings
@@ -27,6 +28,7 @@ from backend.training.queue import KEEP_RESULTS, WAITING, fetch_job
 log = logging.getLogger(__name__)
 PUSH_QUEUE = "predictions"
 PUSH_FUNCTION = "backend.training.push.job.push_predictions"
+RETRY_FAILED_AFTER = 300  # seconds before /setup asks again for a push that failed
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,17 @@ class PushQueue:
             self.redis.set(project_key(project, LATEST_PUSH), job.id, ex=KEEP_RESULTS)
             return PushRequest(job.id, version, coalesced=False)
 
+    def pushed_or_pushing(self, project: int, version: str) -> bool:
+        """Whether the project's latest push is of `version` and has not failed (or failed
+        less than RETRY_FAILED_AFTER ago): then nothing needs to be asked again."""
+        latest = fetch_job(self.redis, self.redis.get(project_key(project, LATEST_PUSH)))
+        if latest is None or latest.kwargs.get("version") != version:
+            return False
+        if latest.get_status() not in (JobStatus.FAILED, JobStatus.CANCELED):
+            return True
+        ended = latest.ended_at
+        return ended is not None and (now() - ended).total_seconds() < RETRY_FAILED_AFTER
+
     def enqueue(
         self, project: int, version: str, reason: str, after: list[str], meta: dict | None
     ) -> Job:
@@ -80,6 +93,22 @@ class PushQueue:
             description=f"push {version} of project {project} ({reason})",
             meta=meta,
         )
+
+
+def ensure_pushed(
+    settings: Settings, redis: Redis, store: ModelStore, project: int
+) -> PushRequest | None:
+    """A push of the served version unless it was pushed, is being pushed, or failed a
+    moment ago: Label Studio calling /setup means the project exists and can be reached,
+    so a project connected after its versions were trained, or a push that failed while
+    Label Studio was away, gets its predictions."""
+    version = store.current_version(project)
+    if not settings.pushes or version is None:
+        return None
+    queue = PushQueue(redis, settings.push_job_timeout)
+    if queue.pushed_or_pushing(project, version):
+        return None
+    return queue.request(project, version, f"{version} not in Label Studio yet (/setup)")
 
 
 def request_push(
