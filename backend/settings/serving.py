@@ -35,7 +35,7 @@ class ServingSettings:
     )
     suggest_model_wait: float = SERVING.setting(
         "SUGGEST_MODEL_WAIT",
-        0.07,
+        0.05,
         "seconds an interactive suggestion waits for the span model on a text it has not "
         "read yet; past it, the answer holds the other mentions alone and the model's "
         "entities come with the next region drawn on the task (Label Studio's page waits)",
