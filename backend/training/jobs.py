@@ -44,7 +44,7 @@ class ProgressRecorder:
         log.info("job %s %s: %s", self.job.id, stage, details)
 
 
-def renewing(lock: Lock, every: float = LOCK_RENEW_EVERY) -> Periodic:
+def renewing(lock: Lock, every: float | None = None) -> Periodic:
     """Renews a held lock from a thread while a run lasts: if the worker dies, the lock
     expires within its timeout instead of blocking the project's next run."""
 
@@ -61,7 +61,9 @@ def renewing(lock: Lock, every: float = LOCK_RENEW_EVERY) -> Periodic:
             log.warning("could not renew lock %s, will retry: %s", lock.name, error)
         return True
 
-    return Periodic(renew, every, "lsbert-lock-renewer", wait_first=True)
+    # the module's pace read at each call (a test shortens it), a push lock's own if given
+    pace = every if every is not None else LOCK_RENEW_EVERY
+    return Periodic(renew, pace, "lsbert-lock-renewer", wait_first=True)
 
 
 def push_after_publishing(
