@@ -7,7 +7,8 @@ learns in the background, and the shared core both sides stand on.
                trains: it enqueues.
     training/  the worker side: triggers, the RQ queue and worker, the job, one run
                (project data, held-out split, a challenger per control, the policy that
-               decides which version serves), and jobs queued by earlier releases.
+               decides which version serves), jobs queued by earlier releases, and pushes
+               (push/: the served version's predictions stored in Label Studio in bulk).
     serve/     `lsbert serve`: an embedded Redis, the web server and a worker as children.
     tools/     `lsbert simulate` and `lsbert bench`: measuring tools, with their data
                readers, plots and the Label Studio request bodies they send.
@@ -18,11 +19,13 @@ learns in the background, and the shared core both sides stand on.
                (version folders and the current pointer, with store_files: durable
                writes, owned staging folders; store_rules: what pruning keeps),
                version_record (what a version.json holds), label_config, labelstudio (the
-               API client), metrics.
+               API client), prediction_results (what /predict answers and a push stores),
+               metrics.
 
 Import rules, checked by tests/test_architecture.py: model/ never imports backend/, Flask,
 RQ or Redis; the core imports no side; training/ never imports web/; web/ reaches training/
-only to enqueue (training.queue, training.triggers) and never reaches the int8 exporter;
+only to enqueue (training.queue, training.triggers, training.push.queue) and never reaches
+the int8 exporter;
 nothing but cli.py imports tools/; there is no import cycle.
 
 Follow one annotation: POST /webhook (web.protocol) -> web.webhooks counts the change
@@ -31,5 +34,8 @@ training.queue -> an RQ worker (training.worker) runs training.jobs.train_projec
 training.run reads the annotations (training.project_data), trains a challenger per
 control (training.challenger), which training.policy accepts or rejects -> store.publish
 writes the version folder and moves `current` -> every web process's model cache
-(web.model_cache) sees the pointer move and serves the new version at its next /predict.
+(web.model_cache) sees the pointer move and serves the new version at its next /predict;
+in API mode training.jobs queues a push (training.push.queue), which the worker runs next
+(training.push.job): every task of the project gets the version's prediction in Label
+Studio, and the project's model version names it.
 """

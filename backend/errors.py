@@ -66,7 +66,17 @@ class ConfigError(Exception):
 
 
 class LabelStudioError(Exception):
-    """The Label Studio API could not be reached or refused a request."""
+    """The Label Studio API could not be reached or refused a request. `status` is the HTTP
+    status of a refusal, None where Label Studio was not reached."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the same request may succeed later: unreachable, busy or failing."""
+        return self.status is None or self.status >= 500 or self.status == 429
 
 
 class TrainingSkipped(Exception):

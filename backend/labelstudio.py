@@ -78,7 +78,8 @@ class LabelStudioClient:
         if response.status_code in (401, 403):
             raise LabelStudioError(
                 "Label Studio rejected LABEL_STUDIO_API_KEY as a personal access token: copy a "
-                "current token from Account & Settings"
+                "current token from Account & Settings",
+                response.status_code,
             )
         self.raise_for_status(response, "/api/token/refresh/")
         access = response.json().get("access")
@@ -90,12 +91,13 @@ class LabelStudioClient:
         self, method: str, path: str, authorization: str | None, **kwargs: object
     ) -> requests.Response:
         headers = {"Authorization": authorization} if authorization else {}
+        timeout = kwargs.pop("timeout", self.timeout)  # a caller may give a slow call longer
         try:
             return self.session.request(
                 method,
                 self.url + path,
                 headers=headers,
-                timeout=self.timeout,
+                timeout=timeout,  # type: ignore[arg-type]
                 **kwargs,  # type: ignore[arg-type]
             )
         except requests.RequestException as error:
@@ -112,8 +114,11 @@ class LabelStudioClient:
         if status in (401, 403):
             raise LabelStudioError(
                 f"Label Studio refused {path} ({status}): check LABEL_STUDIO_API_KEY; a legacy "
-                "token also needs legacy tokens enabled in the organization"
+                "token also needs legacy tokens enabled in the organization",
+                status,
             )
         if status == 404:
-            raise LabelStudioError(f"Label Studio has no {path} (404): is the project deleted?")
-        raise LabelStudioError(f"Label Studio answered {path} with HTTP {status}")
+            raise LabelStudioError(
+                f"Label Studio has no {path} (404): is the project deleted?", status
+            )
+        raise LabelStudioError(f"Label Studio answered {path} with HTTP {status}", status)

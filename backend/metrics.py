@@ -26,6 +26,9 @@ HELP = {
     "lsbert_training_requests_total": "training requests, by what happened to them",
     "lsbert_training_jobs_total": "training jobs ended, by outcome",
     "lsbert_training_seconds_total": "seconds spent in training jobs",
+    "lsbert_push_requests_total": "push requests, by what happened to them",
+    "lsbert_push_jobs_total": "push jobs ended, by outcome",
+    "lsbert_pushed_predictions_total": "predictions stored in Label Studio by pushes",
 }
 
 

@@ -20,6 +20,10 @@ FULL_RETRAIN = "full_retrain_requested"  # the next run starts from BASE_MODEL
 LATEST_JOB = "latest_job"  # id of the project's newest training job
 QUEUE_LOCK = "queue_lock"  # held while a training request is queued or joined
 TRAINING_LOCK = "training_lock"  # held for a whole run: one run per project at a time
+LATEST_PUSH = "latest_push"  # id of the project's newest push job
+PUSH_QUEUE_LOCK = "push_queue_lock"  # held while a push request is queued or joined
+PUSH_LOCK = "push_lock"  # held for a whole push: one push per project at a time
+SAMPLING_SET = "sampling_set"  # the backend set the project's uncertainty sampling once
 METRICS = "metrics"  # lsbert:metrics, one hash of counters for every process
 
 

@@ -50,11 +50,13 @@ class MeanPoolingClassifier(nn.Module):
 
 @dataclass(frozen=True)
 class Prediction:
-    """The labels chosen for one text, each with its probability, and a confidence."""
+    """The labels chosen for one text, each with its probability, a confidence (`score`)
+    and the margin of its least sure decision (`margin`, 0: a coin flip, 1: certain)."""
 
     labels: tuple[str, ...]
     probabilities: tuple[float, ...]
     score: float
+    margin: float = 1.0
 
 
 class TextClassifier:
@@ -156,11 +158,16 @@ class TextClassifier:
         labels = self.label_space.labels
         if not self.label_space.multi_label:
             best = max(range(len(probs)), key=probs.__getitem__)
-            return Prediction((labels[best],), (probs[best],), probs[best])
+            runner_up = max((p for i, p in enumerate(probs) if i != best), default=0.0)
+            return Prediction((labels[best],), (probs[best],), probs[best], probs[best] - runner_up)
         chosen = [i for i, p in enumerate(probs) if p >= 0.5]
-        # Confidence of a multi-label decision: how sure the model is of every yes and no.
+        # Confidence of a multi-label decision: how sure the model is of every yes and no;
+        # its margin, how far the least sure of them is from flipping.
         score = sum(max(p, 1.0 - p) for p in probs) / len(probs)
-        return Prediction(tuple(labels[i] for i in chosen), tuple(probs[i] for i in chosen), score)
+        margin = min(abs(2.0 * p - 1.0) for p in probs)
+        return Prediction(
+            tuple(labels[i] for i in chosen), tuple(probs[i] for i in chosen), score, margin
+        )
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

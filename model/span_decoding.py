@@ -79,16 +79,30 @@ def allowed_transitions(scheme: TagScheme) -> torch.Tensor:
     return table
 
 
-def constrained_decode(log_probs: torch.Tensor, scheme: TagScheme) -> list[int]:
+@dataclass(frozen=True)
+class Constraints:
+    """Tags decoding must take (token -> tag) and tags it must not (token -> tags)."""
+
+    forced: dict[int, int]
+    forbidden: dict[int, set[int]]
+
+
+def constrained_decode(
+    log_probs: torch.Tensor, scheme: TagScheme, constraints: Constraints | None = None
+) -> list[int]:
     """The most probable tag sequence that is valid BIO (Viterbi under hard constraints):
-    no I- at the start or after O or another type, which a per-token argmax would produce."""
+    no I- at the start or after O or another type, which a per-token argmax would produce.
+
+    `constraints` fix some tokens' tags, as the regions an annotator drew do: the rest is
+    decoded to be consistent with them (see `region_constraints`)."""
     if len(log_probs) == 0:
         return []
+    emissions = constrain(log_probs, constraints) if constraints else log_probs
     transitions = allowed_transitions(scheme)
     start_allowed = transitions[0]  # what may follow O is what may start a text
-    score = log_probs[0] + start_allowed
+    score = emissions[0] + start_allowed
     back = []
-    for row in log_probs[1:]:
+    for row in emissions[1:]:
         candidates = score[:, None] + transitions
         score, previous = candidates.max(dim=0)
         score = score + row
@@ -97,3 +111,50 @@ def constrained_decode(log_probs: torch.Tensor, scheme: TagScheme) -> list[int]:
     for previous in reversed(back):
         path.append(int(previous[path[-1]]))
     return path[::-1]
+
+
+def constrain(log_probs: torch.Tensor, constraints: Constraints) -> torch.Tensor:
+    """Emissions where a forced token can take only its tag, and no token a forbidden one."""
+    emissions = log_probs.clone()
+    for index, tags in constraints.forbidden.items():
+        emissions[index, sorted(tags)] = float("-inf")
+    for index, tag in constraints.forced.items():
+        emissions[index] = float("-inf")
+        emissions[index, tag] = 0.0  # the annotator's choice, certain
+    return emissions
+
+
+def region_constraints(
+    offsets: Sequence[Offsets], regions: Sequence[tuple[int, int, str]], scheme: TagScheme
+) -> Constraints:
+    """Constraints from character regions (start, end, label): B- on a region's first
+    token, I- on the others, and, on the token right after it, anything but I- of its
+    label, so that no decoded entity runs on from a region or overlaps it. A region with
+    an unknown label, or sharing a token with an earlier region, is left out."""
+    forced: dict[int, int] = {}
+    for start, end, label in regions:
+        inside = [i for i, (s, e) in enumerate(offsets) if s < end and start < e]
+        if not inside or any(i in forced for i in inside) or label not in scheme.space.labels:
+            continue
+        forced[inside[0]] = scheme.begin(label)
+        forced.update((i, scheme.inside(label)) for i in inside[1:])
+    forbidden: dict[int, set[int]] = {}
+    for index, tag in forced.items():
+        entity = scheme.label_of(tag)
+        after = index + 1
+        if entity is not None and after < len(offsets) and after not in forced:
+            forbidden.setdefault(after, set()).add(scheme.inside(entity))
+    return Constraints(forced, forbidden)
+
+
+def word_margins(log_probs: torch.Tensor, tags: Sequence[int]) -> list[float]:
+    """Per token, how much more probable its chosen tag is than the best other one (0 at
+    worst: decoding may choose a tag that is not the token's most probable)."""
+    if not len(tags):
+        return []
+    probs = log_probs.exp()
+    chosen = probs[torch.arange(len(tags)), torch.tensor(list(tags))]
+    others = probs.clone()
+    others[torch.arange(len(tags)), torch.tensor(list(tags))] = float("-inf")
+    runner_up = others.max(dim=1).values if probs.shape[1] > 1 else torch.zeros(len(tags))
+    return (chosen - runner_up).clamp(min=0.0).tolist()

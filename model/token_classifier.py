@@ -36,6 +36,8 @@ from model.span_decoding import (
     constrained_decode,
     first_pieces,
     merge_windows,
+    region_constraints,
+    word_margins,
 )
 from model.span_metrics import SpanEvaluation, evaluate_spans
 from model.spans import Span, TagScheme, spans_from_tags
@@ -49,10 +51,12 @@ CHARS_PER_PASS = 100_000
 
 @dataclass(frozen=True)
 class SpanPrediction:
-    """The entities found in one text, and how sure the model is of the whole tagging."""
+    """The entities found in one text, how sure the model is of the whole tagging
+    (`score`), and the margin of its least sure word (`margin`, 0: a coin flip)."""
 
     spans: tuple[Span, ...]
     score: float
+    margin: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -185,17 +189,26 @@ class SpanTagger:
         windows = self.windows(texts)
         return windows.inputs(list(range(len(windows.texts))), torch.device("cpu"))
 
-    def decide(self, text: str, tokens: TextTokens) -> SpanPrediction:
+    def decide(
+        self, text: str, tokens: TextTokens, regions: Sequence[tuple[int, int, str]] = ()
+    ) -> SpanPrediction:
         """Valid BIO tags by constrained decoding, then spans scored by their tags' mean
-        probability; the text's score is the mean probability of all its chosen tags."""
+        probability; the text's score is the mean probability of all its chosen tags.
+
+        `regions` (start, end, label) are fixed, as an annotator drew them: the entities
+        returned are decoded around them and never overlap them (nor are they returned)."""
         units = first_pieces(tokens) if self.word_level else tokens
-        tags = constrained_decode(units.log_probs, self.scheme)
+        constraints = region_constraints(units.offsets, regions, self.scheme) if regions else None
+        tags = constrained_decode(units.log_probs, self.scheme, constraints)
         chosen = [math.exp(float(units.log_probs[i, tag])) for i, tag in enumerate(tags)]
+        fixed = set(constraints.forced) if constraints else set()
         spans = tuple(
             Span(start, end, label, text[start:end], sum(chosen[i] for i in ix) / len(ix))
             for start, end, label, ix in spans_from_tags(units.offsets, tags, self.scheme)
+            if not fixed.intersection(ix)
         )
-        return SpanPrediction(spans, sum(chosen) / len(chosen) if chosen else 1.0)
+        score = sum(chosen) / len(chosen) if chosen else 1.0
+        return SpanPrediction(spans, score, min(word_margins(units.log_probs, tags), default=1.0))
 
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> list[SpanPrediction]:
         """Entities of each text, in input order, reading CHARS_PER_PASS at a time."""

@@ -82,7 +82,13 @@ def test_training_never_imports_the_web_side() -> None:
     assert found == []
 
 
-WEB_MAY_USE_OF_TRAINING = ("backend.training.queue", "backend.training.triggers")
+# training.push.queue: the web queues a push after an activation (rollback) and a task
+# import; like training.queue it only enqueues, and the push runs in a worker
+WEB_MAY_USE_OF_TRAINING = (
+    "backend.training.queue",
+    "backend.training.triggers",
+    "backend.training.push.queue",
+)
 
 
 def test_the_web_side_reaches_training_only_to_enqueue() -> None:

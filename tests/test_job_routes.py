@@ -86,6 +86,7 @@ def test_waiting_jobs_are_listed_newest_first_and_by_project(  # type: ignore[no
     )
     assert oldest == {
         "id": first,
+        "kind": "training",
         "project": 5,
         "reason": "annotation created",
         "status": "queued",

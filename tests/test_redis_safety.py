@@ -177,8 +177,8 @@ RQ_READERS = {
     *(f"{kind}JobRegistry" for kind in ("Started", "Finished", "Failed", "Deferred")),
     *(f"{kind}JobRegistry" for kind in ("Scheduled", "Canceled", "Ready")),
 }
-RQ_METHODS = {("Job", "fetch"), ("Job", "fetch_many"), ("TrainingJob", "fetch")}
-RQ_METHODS |= {("TrainingJob", "fetch_many"), ("Result", "restore"), ("Queue", "dequeue_any")}
+RQ_METHODS = {("Job", "fetch"), ("Job", "fetch_many"), ("BackendJob", "fetch")}
+RQ_METHODS |= {("BackendJob", "fetch_many"), ("Result", "restore"), ("Queue", "dequeue_any")}
 
 
 def test_every_rq_object_the_backend_builds_reads_json() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,10 +22,12 @@ from backend.tools.payloads import choices
 from backend.tools.replay import most_uncertain_first
 from backend.tools.simulate import simulate
 from backend.tools.simulate_cli import COLUMNS, add_simulate_parser, format_table, run_simulate
+from backend.tools.summary import labels_to_reach, mean_curves, reach_summary
 from backend.training.examples import collect_examples
 from backend.training.holdout import is_held_out
 from model.spans import Span
 from tests.conftest import REPO, SENTIMENT_CONFIG
+from tests.label_studio_server import LabelStudioServer
 from tests.texts import synthetic_product_reviews, synthetic_reviews
 
 MIXED_CONFIG = (REPO / "label_config" / "sentiment_and_entities.xml").read_text()
@@ -275,8 +278,11 @@ def test_the_command_writes_the_record_and_the_curve_and_prints_the_table(
     ]
     assert (tmp_path / "out" / "learning_curve.png").read_bytes().startswith(PNG)
     out, err = capsys.readouterr()
-    table, gate = out.splitlines()[:3], out.splitlines()[3:]
+    table, gate, curve = out.splitlines()[:3], out.splitlines()[3:4], out.splitlines()[4:]
     assert table[0].split()[0] == "ordering" and len(table) == 3
+    (at_8, value_8, *_), (_, value_16, *_) = record["curves"]["sentiment"]["uncertain"]
+    assert at_8 == 8 and record["reach"] == []  # no random order to compare with
+    assert curve == [f"sentiment uncertain (mean of seeds): 8: {value_8:.3f}, 16: {value_16:.3f}"]
     assert gate == [
         "uncertain seed 3 sentiment: served at most "
         f"{record['gate'][0]['largest_drop_below_best']:.3f} below the best version so far; "
@@ -359,3 +365,69 @@ def test_sizes_and_poisons_are_read_from_the_command_line() -> None:
     assert args.sizes == [10, 30, 50, 100, 100]
     assert args.poison == [Poison(3, 0.3), Poison(5, 0.5, 0)]
     assert Poison(5, 0.5, 0).active(9) and not Poison(3, 0.3).active(4)
+
+
+def test_curves_average_the_seeds_and_say_how_many_labels_reach_random_orders_figure() -> None:
+    def row(ordering: str, seed: int, labels: int, accuracy: float) -> dict:
+        return {"ordering": ordering, "seed": seed, "labels": labels, "control": "sentiment",
+                "evaluation": {"accuracy": accuracy, "value": 0.0}}  # fmt: skip
+
+    rows = [
+        row("random", 0, 100, 0.70), row("random", 1, 100, 0.72),
+        row("random", 0, 500, 0.80), row("random", 1, 500, 0.82),
+        row("label-studio", 0, 100, 0.74), row("label-studio", 1, 100, 0.76),
+        row("label-studio", 0, 300, 0.84), row("label-studio", 1, 300, 0.82),
+    ]  # fmt: skip
+    curves = mean_curves(rows)
+    assert curves["sentiment"]["random"] == [[100, 0.71, 0.70, 0.72], [500, 0.81, 0.80, 0.82]]
+    # 0.75 at 100 labels, 0.83 at 300: 0.81 is reached three quarters of the way, at 250
+    assert labels_to_reach(curves["sentiment"]["label-studio"], 0.81) == 250.0
+    assert labels_to_reach(curves["sentiment"]["label-studio"], 0.70) == 100
+    assert labels_to_reach(curves["sentiment"]["label-studio"], 0.90) is None
+    assert reach_summary(curves) == [
+        {"control": "sentiment", "ordering": "label-studio", "reference_labels": 500,
+         "reference_value": 0.81, "labels_needed": 250.0, "fewer": 0.5}
+    ]  # fmt: skip
+
+
+def test_the_label_studio_order_needs_a_label_studio(tiny_settings: Settings) -> None:
+    with pytest.raises(simulation.SimulationError, match="LABEL_STUDIO_URL"):
+        simulate(
+            review_tasks(20), SENTIMENT_CONFIG, [10], ["label-studio"], [0], "bundled",
+            tiny_settings, review_tasks(10, seed=1),
+        )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_label_studio_order_is_what_label_studio_serves_on_pushed_scores(
+    tiny_model: Path, tiny_settings: Settings, label_studio: LabelStudioServer
+) -> None:
+    """A real Label Studio serves the second round: the tasks with the lowest scores the
+    first round's version pushed, among those not yet annotated."""
+    settings = replace(
+        tiny_settings,
+        label_studio_url=label_studio.base_url,
+        label_studio_api_key=label_studio.personal_access_token,
+    )
+    result = simulate(
+        review_tasks(60), SENTIMENT_CONFIG, [10, 20], ["label-studio"], [0], str(tiny_model),
+        settings, review_tasks(20, seed=1), pool_size=50,
+    )  # fmt: skip
+    first, second = by_replay(result)["label-studio", 0]
+    client = label_studio.client("pat")
+    project = max(p["id"] for p in client.json("GET", "/api/projects")["results"])
+    assert client.get_project(project)["sampling"] == "Uncertainty sampling"
+    tasks = {t["id"]: t["data"]["text"] for t in client.list_tasks(project)}
+    assert len(tasks) == 50 and result["pool"] == 50
+    scores = {
+        tasks[p["task"]]: p["score"]
+        for p in client.list_predictions(project=project)
+        if p["model_version"] == first["version"]
+    }
+    texts = {t["id"]: t["data"]["text"] for t in review_tasks(60)}
+    chosen = {texts[i] for i in second["added"]}
+    first_round = {texts[i] for i in first["added"]}
+    rest = set(scores) - chosen - first_round
+    assert len(chosen) == 10 and max(scores[t] for t in chosen) <= min(scores[t] for t in rest)
+    annotated = [t for t in client.list_tasks(project) if t["is_labeled"]]
+    assert {tasks[t["id"]] for t in annotated} == chosen | first_round

@@ -20,13 +20,14 @@ from redis import Redis
 
 from backend.errors import Busy
 from backend.metrics import Metrics
+from backend.prediction_results import cut
 from backend.settings import Settings
 from backend.store import ModelStore
 from backend.tools.payloads import predict_body, setup_body, task
 from backend.training.run import run_training
 from backend.web.app import create_app
 from backend.web.model_cache import ModelCache
-from backend.web.predict_limits import PredictionSlots, cut
+from backend.web.predict_limits import PredictionSlots
 from model.token_classifier import text_groups
 from tests.conftest import Serve
 from tests.test_span_projects import annotation_body

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from backend.errors import ConfigError
 from backend.settings.connections import ConnectionSettings
 from backend.settings.fields import DeclaredSettings
+from backend.settings.pushing import PushSettings
 from backend.settings.serving import INT8_RUNTIME, ServingSettings, default_torch_threads
 from backend.settings.training import TrainingSettings
 
@@ -18,7 +19,9 @@ __all__ = ["INT8_RUNTIME", "Settings", "default_torch_threads", "markdown_table"
 # Fields come in the order of the groups' modules, last base first: the tables follow it.
 # repr=False keeps DeclaredSettings' repr, which masks secrets, over the dataclass's own.
 @dataclass(frozen=True, repr=False)
-class Settings(ServingSettings, TrainingSettings, ConnectionSettings, DeclaredSettings):
+class Settings(
+    PushSettings, ServingSettings, TrainingSettings, ConnectionSettings, DeclaredSettings
+):
     @property
     def api_configured(self) -> bool:
         return bool(self.label_studio_url and self.label_studio_api_key)
@@ -31,6 +34,11 @@ class Settings(ServingSettings, TrainingSettings, ConnectionSettings, DeclaredSe
     def training_source(self) -> str:
         """Where training jobs take annotations from: Label Studio's API, or webhooks."""
         return "label-studio-api" if self.api_configured else "webhooks"
+
+    @property
+    def pushes(self) -> bool:
+        """Whether changes of the served version push predictions to Label Studio."""
+        return self.api_configured and self.push_predictions
 
     @property
     def exports_int8(self) -> bool:

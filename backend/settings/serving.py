@@ -57,13 +57,21 @@ class ServingSettings:
         "version takes about 100 MB",
         minimum=1,
     )
+    suggest_model_wait: float = SERVING.setting(
+        "SUGGEST_MODEL_WAIT",
+        0.05,
+        "seconds an interactive suggestion waits for the span model on a text it has not "
+        "read yet; past it, the answer holds the other mentions alone and the model's "
+        "entities come with the next region drawn on the task (Label Studio's page waits)",
+        minimum=0.0,
+    )
     inference_runtime: str = SERVING.setting(
         "INFERENCE_RUNTIME",
         INT8_RUNTIME,
-        "how a CPU serves `<Choices>` models: `onnx-int8` (ONNX Runtime, int8 weights, about "
-        "2x faster, 2 to 3 % of labels differ from fp32 with the same accuracy; the worker "
-        "exports each version and checks it) or `torch` (fp32, exactly the trained model). "
-        "A GPU, span models and versions without an export are served by torch",
+        "how a CPU serves models: `onnx-int8` (ONNX Runtime, int8 weights, about 2x faster "
+        "for a classifier; 2 to 3 % of labels differ from fp32 with the same accuracy; the "
+        "worker exports each version and checks it against torch) or `torch` (fp32, exactly "
+        "the trained model). A GPU and versions without a kept export are served by torch",
         choice(RUNTIMES, lower=True),
     )
 

@@ -18,12 +18,13 @@ from backend.label_config import CHOICES, Control, parse_label_config
 from backend.settings import Settings
 from backend.store import ModelStore
 from backend.tools.corruption import Poison, corrupted
+from backend.tools.studio_order import LABEL_STUDIO, StudioOrder
 from backend.training.examples import Examples, task_text
 from backend.training.project_data import ProjectData
 from backend.training.run import RunOutcome, train_version
 
 RANDOM, UNCERTAIN = "random", "uncertain"
-ORDERINGS = (RANDOM, UNCERTAIN)
+ORDERINGS = (RANDOM, UNCERTAIN, LABEL_STUDIO)
 PROJECT = 1  # every replay has a store of its own, holding this one project
 RoundCallback = Callable[[dict], None]
 
@@ -51,6 +52,7 @@ class Replay:
     folder: Path
     poisons: tuple[Poison, ...] = ()
     unlabelled: list[dict] | None = None  # None: the pool's tasks not annotated yet
+    studio: StudioOrder | None = None  # the label-studio ordering: its project there
     served: Served = field(default_factory=Served)
 
     def __post_init__(self) -> None:
@@ -98,11 +100,27 @@ class Replay:
             if self.ordering == UNCERTAIN and done:
                 rest = most_uncertain_first(self.served.models, self.controls, order[done:])
                 order = order[:done] + rest
+            elif self.studio is not None:
+                order = order[:done] + self.studio_round(order[done:], size - done, bool(done))
             for row in self.train_round(number, order[:size], order[done:size]):
                 rows.append(row)
                 on_round(row)
             done = size
         return rows
+
+    def studio_round(self, rest: list[dict], count: int, pushed: bool) -> list[dict]:
+        """The rest of the pool, the `count` tasks Label Studio serves next first. The
+        first round takes the seeded random order, as the other orderings do."""
+        assert self.studio is not None
+        if count <= 0:
+            return rest  # a round of relabels: no new task
+        if not pushed or self.served.version is None:
+            self.studio.annotate(rest[:count])
+            return rest
+        self.studio.push(self.served.version, self.served.models)
+        chosen = self.studio.next_tasks(count)
+        picked = {id(task) for task in chosen}
+        return chosen + [task for task in rest if id(task) not in picked]
 
     def train_round(self, number: int, annotated: list[dict], added: list[dict]) -> list[dict]:
         common = {

@@ -8,18 +8,20 @@ gate would decide on it.
 from __future__ import annotations
 
 import os
+import random
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from backend.clock import utc_now
+from backend.clock import compact_stamp, utc_now
 from backend.label_config import Control, parse_label_config
 from backend.settings import Settings
 from backend.tools.corruption import Poison
 from backend.tools.replay import ORDERINGS, Replay, RoundCallback, SimulationError
-from backend.tools.summary import gate_summary
+from backend.tools.studio_order import LABEL_STUDIO, StudioOrder
+from backend.tools.summary import gate_summary, mean_curves, reach_summary
 from backend.training.examples import Examples, collect_examples, latest_annotation
 from backend.training.holdout import is_held_out
 
@@ -31,6 +33,14 @@ SETTINGS_USED = (
     *("gate_confidence", "gate_min_tasks", "gate_corrections_share", "unlabelled_pool_max"),
     *("pseudo_label_threshold", "pseudo_label_ratio", "pseudo_label_weight"),
 )
+
+
+def pool_of(pool: list[dict], size: int | None, seed: int) -> list[dict]:
+    """The tasks a seed's replays annotate from: all, or a seeded sample of `size`, the same
+    for every ordering of the seed."""
+    if size is None or size >= len(pool):
+        return pool
+    return random.Random(f"pool:{seed}").sample(pool, size)
 
 
 def split_evaluation(
@@ -93,6 +103,7 @@ def simulate(
     on_round: RoundCallback | None = None,
     poisons: Sequence[Poison] = (),
     unlabelled: list[dict] | None = None,
+    pool_size: int | None = None,
 ) -> dict:
     """Every seed and ordering, round by round; a JSON-ready record of it all."""
     import torch
@@ -105,23 +116,39 @@ def simulate(
             f"give at least one seed and one ordering of {', '.join(ORDERINGS)}, "
             f"not {list(orderings)}"
         )
+    if LABEL_STUDIO in orderings and not settings.api_configured:
+        raise SimulationError(
+            f"--order {LABEL_STUDIO} replays the order a Label Studio serves: set "
+            "LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY to one (the replay creates a project "
+            "per seed there)"
+        )
     started = time.monotonic()
     controls = parse_label_config(label_config).controls
-    pool, evaluation, source = split_evaluation(tasks, eval_tasks)
-    kept = checked_sizes(sizes, len(pool))
+    full_pool, evaluation, source = split_evaluation(tasks, eval_tasks)
+    kept = checked_sizes(sizes, min(len(full_pool), pool_size or len(full_pool)))
     evaluated = evaluation_examples(controls, evaluation)
     resolved = resolve_base_model(base_model)
     settings = replace(settings, base_model=base_model)
     rows: list[dict] = []
+    projects: list[dict] = []  # the label-studio ordering's projects, and where time went
     with tempfile.TemporaryDirectory(prefix="lsbert-simulate-") as workdir:
         for seed in seeds:
+            pool = pool_of(full_pool, pool_size, seed)
             for ordering in orderings:
                 folder = Path(workdir) / f"{ordering}-{seed}"
+                studio = None
+                if ordering == LABEL_STUDIO:
+                    title = f"lsbert simulate seed {seed} {compact_stamp()}"  # 50 at most
+                    studio = StudioOrder(settings, label_config, pool, title)
                 replay = Replay(
                     ordering, seed, label_config, evaluated, settings, folder, tuple(poisons),
                     [strip(task) for task in unlabelled] if unlabelled is not None else None,
+                    studio,
                 )  # fmt: skip
                 rows += replay.run(pool, kept, on_round or (lambda row: None))
+                if studio is not None:
+                    seconds = {k: round(v, 1) for k, v in studio.seconds.items()}
+                    projects.append({"seed": seed, "project": studio.project, "seconds": seconds})
     return {
         "format": "lsbert-simulation/2",
         "created_at": utc_now(),
@@ -134,7 +161,7 @@ def simulate(
         "base_model": base_model_record(base_model, resolved),
         "settings": settings_used(settings),
         "controls": [{"name": c.name, "kind": c.kind, "labels": list(c.labels)} for c in controls],
-        "pool": len(pool),
+        "pool": min(len(full_pool), pool_size or len(full_pool)),
         "evaluation": {"source": source, "examples": {n: len(e) for n, e in evaluated.items()}},
         "sizes": kept,
         "dropped_sizes": sorted({s for s in sizes if s not in kept}),
@@ -142,7 +169,10 @@ def simulate(
         "seeds": list(seeds),
         "poisons": [asdict(poison) for poison in poisons],
         "unlabelled": "file" if unlabelled is not None else "the rest of the pool",
+        "label_studio_projects": projects,
         "rounds": rows,
         "gate": gate_summary(rows),
+        "curves": (curves := mean_curves(rows)),
+        "reach": reach_summary(curves),
         "seconds": round(time.monotonic() - started, 1),
     }

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from backend.errors import ConfigError
+from backend.errors import ConfigError, LabelStudioError
 from backend.settings import Settings
 from backend.tools.corruption import Poison
 from backend.tools.datasets import FORMATS, DatasetError, load_dataset
@@ -19,6 +19,7 @@ from backend.tools.learning_curve import (
 )
 from backend.tools.replay import ORDERINGS, SimulationError
 from backend.tools.simulate import simulate
+from backend.tools.summary import format_curves
 from model.errors import ModelError
 
 DESCRIPTION = (
@@ -208,8 +209,17 @@ def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=orderings,
         metavar="ORDER,...",
         default="random,uncertain",
-        help="random (seeded shuffle) and/or uncertain (least confident first under the "
-        "serving model; the first round is random) (default: random,uncertain)",
+        help="random (seeded shuffle), uncertain (least confident first under the serving "
+        "model) and/or label-studio (the tasks a Label Studio at LABEL_STUDIO_URL serves "
+        "under uncertainty sampling, on the predictions pushed to it); the first round is "
+        "random (default: random,uncertain)",
+    )
+    parser.add_argument(
+        "--pool",
+        type=int,
+        metavar="N",
+        help="annotate from a seeded sample of N tasks of --data (the same for every "
+        "ordering of a seed) instead of all of them",
     )
     parser.add_argument(
         "--seeds", type=seeds, default="0,1,2", metavar="N,N,...", help="default: 0,1,2"
@@ -248,7 +258,13 @@ def run_simulate(args: argparse.Namespace, settings: Settings | None = None) -> 
     """Run the simulation the options ask for; a one-line error where they cannot work."""
     try:
         return simulate_and_write(args, settings or Settings.from_env())
-    except (ConfigError, DatasetError, SimulationError, PlottingUnavailable) as error:
+    except (
+        ConfigError,
+        DatasetError,
+        SimulationError,
+        PlottingUnavailable,
+        LabelStudioError,
+    ) as error:
         message = str(error)
     except (ModelError, OSError) as error:  # a base model that cannot load, an unwritable --out
         message = f"{type(error).__name__}: {error}"
@@ -279,6 +295,7 @@ def simulate_and_write(args: argparse.Namespace, settings: Settings) -> int:
         print_progress,
         args.poison,
         unlabelled.tasks if unlabelled else None,
+        args.pool,
     )
     result["data"] = {"path": str(args.data), "format": data.format, "tasks": len(data.tasks)}
     if evaluation is not None:
@@ -287,6 +304,7 @@ def simulate_and_write(args: argparse.Namespace, settings: Settings) -> int:
     draw_learning_curve(result, args.out / "learning_curve.png")
     print(format_table(result))
     print(format_gate(result))
+    print(format_curves(result))
     sys.stderr.write(
         f"wrote {args.out / 'simulation.json'} and {args.out / 'learning_curve.png'}\n"
     )

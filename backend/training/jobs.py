@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
-from redis.exceptions import LockNotOwnedError, RedisError
+from redis import Redis
+from redis.exceptions import LockError, LockNotOwnedError, RedisError
 from redis.lock import Lock
 from rq import get_current_job
 
@@ -13,6 +14,8 @@ from backend.clock import Periodic, utc_now
 from backend.errors import TrainingSkipped
 from backend.metrics import Metrics
 from backend.settings import Settings
+from backend.store import ModelStore
+from backend.training.push.queue import request_push
 from backend.training.queue import TRAINING_LOCK_TTL, TrainingQueue
 from backend.training.run import run_training
 
@@ -25,7 +28,8 @@ LOCK_RENEW_EVERY = TRAINING_LOCK_TTL / 4
 class ProgressRecorder:
     """Keeps the job's progress (stage, epoch, step, loss) in its meta, and in the log,
     with the stage's pace: when it started, steps per second, and seconds left at that pace
-    (what the project page's ETA says)."""
+    (what the project page's ETA says). Saved every PROGRESS_EVERY seconds, and whenever
+    the stage changes."""
 
     def __init__(self, job, clock=time.monotonic) -> None:  # type: ignore[no-untyped-def]
         self.job = job
@@ -40,10 +44,11 @@ class ProgressRecorder:
         now = self.clock()
         step = int(details.get("step") or 0)
         key = (stage, details.get("control"), details.get("stage"))
-        if key != self.stage:  # a new stage (or control): its pace starts afresh
+        changed = key != self.stage
+        if changed:  # a new stage (or control): its pace starts afresh
             self.stage, self.stage_started, self.first_step = key, now, step
             self.stage_started_at = utc_now()
-        if now - self.saved_at < PROGRESS_EVERY:
+        if now - self.saved_at < PROGRESS_EVERY and not changed:
             return
         self.saved_at = now
         self.job.meta["progress"] = {"stage": stage, **details, **self.pace(now, details)}
@@ -65,9 +70,9 @@ class ProgressRecorder:
         }
 
 
-def renewing(lock: Lock) -> Periodic:
+def renewing(lock: Lock, every: float | None = None) -> Periodic:
     """Renews a held lock from a thread while a run lasts: if the worker dies, the lock
-    expires within TRAINING_LOCK_TTL instead of blocking the project's next run."""
+    expires within its timeout instead of blocking the project's next run."""
 
     def renew() -> bool:
         try:
@@ -82,7 +87,24 @@ def renewing(lock: Lock) -> Periodic:
             log.warning("could not renew lock %s, will retry: %s", lock.name, error)
         return True
 
-    return Periodic(renew, LOCK_RENEW_EVERY, "lsbert-lock-renewer", wait_first=True)
+    # the module's pace read at each call (a test shortens it), a push lock's own if given
+    pace = every if every is not None else LOCK_RENEW_EVERY
+    return Periodic(renew, pace, "lsbert-lock-renewer", wait_first=True)
+
+
+def push_after_publishing(
+    settings: Settings, redis: Redis, project: int, result: dict
+) -> str | None:
+    """Queue the push of the version this run made serve; the run stands if that fails."""
+    reason = f"{result['version']} published"
+    try:
+        request = request_push(settings, redis, ModelStore(settings.model_dir), project, reason)
+    except (RedisError, LockError) as error:
+        log.error(
+            "project %s: could not queue the push of %s: %s", project, result["version"], error
+        )
+        return None
+    return request.job_id if request is not None else None
 
 
 def train_project(project: int, reason: str = "") -> dict:
@@ -99,6 +121,8 @@ def train_project(project: int, reason: str = "") -> dict:
             log.info("job %s: training project %s (%s)", job.id, project, reason)
             result = run_training(settings, job.connection, project, ProgressRecorder(job))
         outcome = result.get("outcome", "published")
+        if outcome == "published":
+            result["push_job_id"] = push_after_publishing(settings, job.connection, project, result)
         return result
     except TrainingSkipped as skipped:
         outcome = "skipped"

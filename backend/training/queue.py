@@ -41,6 +41,9 @@ from backend.redis_store import LATEST_JOB, QUEUE_LOCK, TRAINING_LOCK, as_text, 
 log = logging.getLogger(__name__)
 QUEUE_NAME = "training"
 JOB_FUNCTION = "backend.training.jobs.train_project"
+PUSH_QUEUE = "predictions"  # taken before "training" (backend.training.push.queue)
+PUSH_FUNCTION = "backend.training.push.job.push_predictions"
+QUEUE_FUNCTIONS = {QUEUE_NAME: JOB_FUNCTION, PUSH_QUEUE: PUSH_FUNCTION}  # the one each runs
 WAITING = {JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
 KEEP_RESULTS = 7 * 24 * 3600  # seconds finished and failed jobs stay readable
 # A dead worker's lock expires this long after its last renewal (backend.training.jobs renews it
@@ -49,27 +52,33 @@ TRAINING_LOCK_TTL = 60
 ABANDONED = "the worker running it stopped (killed or crashed) before the job ended"
 # Jobs, their meta and their results are JSON in Redis, read and written by every process
 # with this serializer: data, unlike a pickle, runs no code when it is read back, so a
-# writer to Redis can plant a training request at most (and TrainingJob runs only ours).
+# writer to Redis can plant a training request at most (and BackendJob runs only ours).
 SERIALIZER = JSONSerializer
 
 
-class TrainingJob(Job):
-    """An RQ job that runs the training function and nothing else: whatever function name
+class BackendJob(Job):
+    """An RQ job that runs its queue's function and nothing else: whatever function name
     a job's data gives, the worker refuses any other, so that a job planted in Redis
     cannot name os.system and have the worker call it."""
 
     @property
     def func(self):  # type: ignore[no-untyped-def]
-        if self.func_name != JOB_FUNCTION:
+        allowed = QUEUE_FUNCTIONS.get(self.origin)
+        if self.func_name != allowed:
             raise PermissionError(
-                f"job {self.id} names {self.func_name!r}: this worker only runs {JOB_FUNCTION}"
+                f"job {self.id} on queue {self.origin!r} names {self.func_name!r}: this "
+                f"worker only runs {allowed or 'the functions of its own queues'} there"
             )
         return super().func
 
 
+def backend_queue(redis: Redis, name: str = QUEUE_NAME) -> Queue:
+    """One of RQ's queues ("training", "predictions"), reading and writing JSON jobs."""
+    return Queue(name, connection=redis, serializer=SERIALIZER, job_class=BackendJob)
+
+
 def training_queue(redis: Redis) -> Queue:
-    """RQ's queue "training", reading and writing JSON jobs."""
-    return Queue(QUEUE_NAME, connection=redis, serializer=SERIALIZER, job_class=TrainingJob)
+    return backend_queue(redis, QUEUE_NAME)
 
 
 @dataclass(frozen=True)
@@ -82,7 +91,7 @@ def fetch_job(redis: Redis, job_id: bytes | str | None) -> Job | None:
     if not job_id:
         return None
     try:
-        return TrainingJob.fetch(as_text(job_id), connection=redis, serializer=SERIALIZER)
+        return BackendJob.fetch(as_text(job_id), connection=redis, serializer=SERIALIZER)
     except NoSuchJobError:
         return None
 
@@ -143,7 +152,7 @@ def started_jobs(redis: Redis) -> list[Job]:
     registry = training_queue(redis).started_job_registry
     ids = [job_id for job_id, _ in registry.get_job_and_execution_ids(cleanup=False)]
     unique = list(dict.fromkeys(ids))
-    return [job for job in TrainingJob.fetch_many(unique, redis, serializer=SERIALIZER) if job]
+    return [job for job in BackendJob.fetch_many(unique, redis, serializer=SERIALIZER) if job]
 
 
 def fail_abandoned_jobs(redis: Redis, jobs: list[Job] | None = None) -> list[str]:
@@ -167,7 +176,7 @@ def worker_alive(redis: Redis, name: str | None) -> bool:
     return bool(redis.exists(worker_key)) and not redis.hexists(worker_key, "death")
 
 
-def fail_abandoned(redis: Redis, job: Job) -> bool:
+def fail_abandoned(redis: Redis, job: Job, counter: str = "lsbert_training_jobs_total") -> bool:
     """Fail a started job whose worker is gone and release the jobs deferred on it.
 
     The same bookkeeping as RQ's StartedJobRegistry.cleanup, with a readable reason, and
@@ -194,6 +203,6 @@ def fail_abandoned(redis: Redis, job: Job) -> bool:
         except WatchError:
             return False
     log.warning("job %s failed: %s (worker %s)", job.id, ABANDONED, job.worker_name)
-    Metrics(redis).add("lsbert_training_jobs_total", outcome="abandoned")
-    Queue(job.origin, connection=redis, serializer=SERIALIZER).enqueue_dependents(job)
+    Metrics(redis).add(counter, outcome="abandoned")
+    backend_queue(redis, job.origin).enqueue_dependents(job)
     return True

@@ -40,7 +40,7 @@ def is_legacy(data: bytes | None) -> bool:
     """Whether a job's stored data is an earlier release's: a pickle (anything that is not
     a JSON job), or an older function's name. Read as JSON or searched as bytes, never run
     as a pickle would be. A JSON job naming another function is left to the worker, which
-    fails it (training.queue.TrainingJob)."""
+    fails it (training.queue.BackendJob)."""
     if not data:
         return False
     with contextlib.suppress(zlib.error):  # RQ stores data compressed, but reads it plain too

@@ -3,6 +3,9 @@
 RQ's default worker forks a child per job; a fork of a process that already ran
 multi-threaded torch can hang (GNU OpenMP). The SimpleWorker runs each job in the worker
 process itself, so torch and the base model's files are loaded once and stay warm.
+
+It takes pushes (the `predictions` queue) before training jobs: a new version's
+predictions reach Label Studio as soon as the run that made it ends.
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ from rq.worker import WorkerStatus
 from backend.clock import Periodic
 from backend.redis_store import connect
 from backend.settings import Settings
+from backend.training.push.recovery import resume_abandoned_pushes
 from backend.training.queue import (
+    PUSH_QUEUE,
+    QUEUE_NAME,
     SERIALIZER,
-    TrainingJob,
+    BackendJob,
     TrainingQueue,
+    backend_queue,
     fail_abandoned_jobs,
-    training_queue,
 )
 from backend.training.upgrade import migrate_legacy_jobs
 
@@ -55,6 +61,7 @@ class TrainingWorker(SimpleWorker):
     """
 
     rq_maintained_at: float | None = None
+    settings: Settings | None = None  # set by run_worker: what resuming a push needs
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         execution = self.prepare_execution(job)
@@ -78,6 +85,8 @@ class TrainingWorker(SimpleWorker):
             failed = fail_abandoned_jobs(self.connection)
             if failed:
                 log.warning("worker %s: failed the abandoned jobs %s", self.name, failed)
+            if self.settings is not None:
+                resume_abandoned_pushes(self.connection, self.settings)
         except RedisError as error:
             log.warning("worker %s: could not look for abandoned jobs: %s", self.name, error)
         due = self.rq_maintained_at is None or (
@@ -108,15 +117,16 @@ def run_worker(settings: Settings, burst: bool = False, name: str | None = None)
     configure_threads(settings.worker_torch_threads)
     redis = connect(settings.require_redis("worker"))
     worker = TrainingWorker(
-        [training_queue(redis)],
+        [backend_queue(redis, name) for name in (PUSH_QUEUE, QUEUE_NAME)],
         connection=redis,
         name=name,
         serializer=SERIALIZER,
-        job_class=TrainingJob,
+        job_class=BackendJob,
         job_monitoring_interval=HEARTBEAT_EVERY,
         worker_ttl=WORKER_TTL,
         maintenance_interval=SWEEP_EVERY,
     )
+    worker.settings = settings
     log.info(
         "worker %s: %d torch thread(s), training from %s",
         worker.name,

@@ -1,7 +1,8 @@
-"""Training jobs as JSON: what waits, what runs, and how each run ended (GET /jobs).
+"""Jobs as JSON: training runs and pushes, what waits, what runs, and how each ended
+(GET /jobs).
 
-Read only: the routes read the training queue's list, its registries and the jobs' hashes,
-and write nothing, so a dashboard polling them cannot change what the workers do.
+Read only: the routes read the queues' lists, their registries and the jobs' hashes, and
+write nothing, so a dashboard polling them cannot change what the workers do.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from backend.redis_store import as_text
 from backend.store import project_id
 from backend.training.queue import (
     JOB_FUNCTION,
+    PUSH_FUNCTION,
+    PUSH_QUEUE,
     QUEUE_NAME,
     SERIALIZER,
-    TrainingJob,
+    BackendJob,
+    backend_queue,
     fetch_job,
-    training_queue,
 )
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,9 @@ MAX_LIMIT = 500
 FETCH_CHUNK = 500  # job hashes per Redis round trip
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")  # what RQ accepts as a job id (uuid4s here)
 STATUSES = ("queued", "deferred", "running", "finished", "failed", "canceled")
+# each queue, the one function its jobs run, and what this API calls them
+KINDS = {QUEUE_NAME: (JOB_FUNCTION, "training"), PUSH_QUEUE: (PUSH_FUNCTION, "push")}
+PUSH_FIGURES = ("tasks", "already", "predicted", "stored", "invalid", "missing", "seconds")
 ENDED = {"finished", "failed", "canceled"}
 # RQ's statuses in this API's words: every way of waiting is "queued", but for "deferred"
 # (waiting behind the project's running job), which tells why a job has not started
@@ -69,18 +75,26 @@ def jobs_index() -> Response:
     raw_project = request.args.get("project")
     project = project_id(raw_project) if raw_project is not None else None
     limit = query_limit(request.args.get("limit"))
-    return jsonify(list_jobs(redis_connection(), project, limit))
+    return jsonify(list_jobs(redis_connection(), project, limit, query_kind(request.args)))
 
 
 @jobs_blueprint.get("/jobs/<job_id>")
 def job_detail(job_id: str) -> Response:
     redis = redis_connection()
-    job = fetch_training_job(redis, job_id)
+    job = fetch_listed_job(redis, job_id)
     latest = latest_results(redis, [job]).get(job.id)
     item = describe_job(job, latest)
     if item["status"] == "finished":
         item["result"] = latest.return_value if latest is not None else None
     return jsonify(item)
+
+
+def query_kind(args) -> str | None:  # type: ignore[no-untyped-def]
+    kind = args.get("kind")
+    kinds = [name for _, name in KINDS.values()]
+    if kind is not None and kind not in kinds:
+        raise BadRequest(f"kind {kind!r} is not one of {', '.join(kinds)}", "send ?kind=push")
+    return kind
 
 
 def query_limit(value: str | None) -> int:
@@ -96,11 +110,14 @@ def query_limit(value: str | None) -> int:
     return int(text)
 
 
-def list_jobs(redis: Redis, project: int | None, limit: int) -> dict:
-    """The newest `limit` training jobs (of one project, or all), and counts of all by status."""
-    jobs = fetch_jobs(redis, training_job_ids(redis))
+def list_jobs(redis: Redis, project: int | None, limit: int, kind: str | None = None) -> dict:
+    """The newest `limit` jobs (of one project, or all; of one kind, or both), and counts of
+    all by status."""
+    jobs = fetch_jobs(redis, job_ids(redis))
     if project is not None:
         jobs = [job for job in jobs if job_project(job) == project]
+    if kind is not None:
+        jobs = [job for job in jobs if kind_of(job) == kind]
     jobs.sort(key=lambda job: (job.created_at, job.id), reverse=True)
     counts = dict.fromkeys(STATUSES, 0)
     for job in jobs:
@@ -110,9 +127,13 @@ def list_jobs(redis: Redis, project: int | None, limit: int) -> dict:
     return {"jobs": [describe_job(job, results.get(job.id)) for job in page], "counts": counts}
 
 
-def training_job_ids(redis: Redis) -> list[str]:
-    """Every job id the training queue holds, once each: its list and all its registries."""
-    queue = training_queue(redis)
+def job_ids(redis: Redis) -> list[str]:
+    """Every job id the queues hold, once each: their lists and all their registries."""
+    return list(dict.fromkeys(i for name in KINDS for i in queue_job_ids(redis, name)))
+
+
+def queue_job_ids(redis: Redis, name: str) -> list[str]:
+    queue = backend_queue(redis, name)
     ids = queue.get_job_ids()
     # a job a worker has just popped waits in this list until it is marked started
     ids += [as_text(job_id) for job_id in redis.lrange(queue.intermediate_queue_key, 0, -1)]
@@ -133,21 +154,21 @@ def training_job_ids(redis: Redis) -> list[str]:
 
 
 def fetch_jobs(redis: Redis, job_ids: list[str]) -> list[Job]:
-    """The training jobs among `job_ids` whose data still exists, read in a few round trips."""
+    """Our jobs among `job_ids` whose data still exists, read in a few round trips."""
     jobs: list[Job] = []
     for start in range(0, len(job_ids), FETCH_CHUNK):
         chunk = job_ids[start : start + FETCH_CHUNK]
         try:
-            found = TrainingJob.fetch_many(chunk, connection=redis, serializer=SERIALIZER)
+            found = BackendJob.fetch_many(chunk, connection=redis, serializer=SERIALIZER)
         except NoSuchJobError:
             # a hash with fields but no job data (RQ wrote a field after the job expired)
             # fails the whole batch: read that chunk one job at a time, skipping such hashes
             found = [fetch_job(redis, job_id) for job_id in chunk]
-        jobs += [job for job in found if job is not None and is_training_job(job)]
+        jobs += [job for job in found if job is not None and is_listed_job(job)]
     return jobs
 
 
-def fetch_training_job(redis: Redis, job_id: str) -> Job:
+def fetch_listed_job(redis: Redis, job_id: str) -> Job:
     if not JOB_ID.fullmatch(job_id):
         raise BadRequest(
             "a job id has only letters, digits, '-' and '_' (at most 128)",
@@ -155,20 +176,25 @@ def fetch_training_job(redis: Redis, job_id: str) -> Job:
         )
     job = fetch_job(redis, job_id)
     # RQ reads "a:b" as job "a" (an execution's key), so the id must come back unchanged
-    if job is None or job.id != job_id or not is_training_job(job):
+    if job is None or job.id != job_id or not is_listed_job(job):
         raise JobNotFound(
-            f"no training job {job_id!r}: it never existed, its record expired, or it is "
-            "not a training job",
+            f"no job {job_id!r}: it never existed, its record expired, or it is neither a "
+            "training job nor a push",
             "list the training jobs with GET /jobs (add ?project=N for one project)",
         )
     return job
 
 
-def is_training_job(job: Job) -> bool:
+def is_listed_job(job: Job) -> bool:
     try:
-        return job.origin == QUEUE_NAME and job.func_name == JOB_FUNCTION and bool(job.args)
+        function, _ = KINDS.get(job.origin, ("", ""))
+        return job.func_name == function and bool(job.args)
     except DeserializationError:  # not JSON: written by another program or an old release
         return False
+
+
+def kind_of(job: Job) -> str:
+    return KINDS[job.origin][1]
 
 
 def job_project(job: Job) -> int | None:
@@ -210,6 +236,7 @@ def describe_job(job: Job, latest: Result | None = None) -> dict:
     status = status_of(job)
     item: dict = {
         "id": job.id,
+        "kind": kind_of(job),
         "project": job_project(job),
         "reason": job.kwargs.get("reason", ""),
         "status": status,
@@ -222,12 +249,17 @@ def describe_job(job: Job, latest: Result | None = None) -> dict:
         value = latest.return_value if latest is not None else None
         value = value if isinstance(value, dict) else {}
         item["outcome"] = value.get("outcome")
-        item["version"] = value.get("version")
-        # why a run published nothing (skipped: the reason; rejected: the quality decision)
+        item["version"] = value.get("version") or job.kwargs.get("version")
+        # why a run published nothing (skipped: the reason; rejected: the quality decision),
+        # why a push stopped early (canceled, skipped)
         detail = value.get("reason") or value.get("decision")
         item["detail"] = for_answer(detail) if isinstance(detail, str) else detail
+        if kind_of(job) == "push" and value.get("outcome") == "pushed":
+            item["push"] = {key: value.get(key) for key in PUSH_FIGURES}
     elif status == "failed":
         item["error"] = last_line(latest.exc_string if latest is not None else None)
+    if kind_of(job) == "push":
+        item.setdefault("version", job.kwargs.get("version"))
     return item
 
 

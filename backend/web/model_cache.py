@@ -5,21 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from backend.prediction_results import LoadedVersion, load_version
 from backend.store import ModelStore
 
-if TYPE_CHECKING:
-    from model.loading import Model
-
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class LoadedVersion:
-    version: str
-    models: dict[str, Model] = field(default_factory=dict)  # control name -> model
 
 
 class ModelCache:
@@ -114,16 +104,7 @@ class ModelCache:
             return self._locks.setdefault(project, threading.Lock())
 
     def _load(self, project: int, version: str) -> LoadedVersion:
-        from model.loading import load_model
-        from model.runtime import select_device
-
         self.warm_up()
-        device = str(select_device(self.device))
-        record = self.store.read_version(project, version)
-        folder = self.store.version_dir(project, version)
-        models = {
-            entry.control: load_model(entry.kind, folder / entry.folder, device, self.runtime)
-            for entry in record.controls
-        }
-        log.info("project %s: serving version %s (%s)", project, version, ", ".join(models))
-        return LoadedVersion(version, models)
+        loaded = load_version(self.store, project, version, self.device, self.runtime)
+        log.info("project %s: serving version %s (%s)", project, version, ", ".join(loaded.models))
+        return loaded

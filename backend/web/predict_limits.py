@@ -1,22 +1,17 @@
-"""Bounded work per /predict: each text is read up to SPAN_MAX_CHARS characters (a span
-model reads every window of that much, and would otherwise take minutes and gigabytes on a
-long document); at most PREDICT_CONCURRENCY predictions compute at once per web process,
-while two of its threads are always free for /health and /setup; and a prediction stops
-itself past WEB_TIMEOUT (a thread of a threaded worker cannot be stopped from outside).
+"""Bounded work per web process: at most PREDICT_CONCURRENCY predictions compute at once,
+while two of its threads are always free for /health and /setup. (How much one prediction
+reads, and its deadline, are backend.prediction_results'.)
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
-from backend.errors import Busy, PredictionTimeout
+from backend.errors import Busy
 
 LIGHT_ROUTE_THREADS = 2  # threads of a web process that /predict never takes
-CUT_WITHIN = 200  # characters before the limit where a cut looks for a space
 
 
 class PredictionSlots:
@@ -45,38 +40,3 @@ class PredictionSlots:
                 yield
         finally:
             self.admitted.release()
-
-
-@dataclass
-class PredictLimits:
-    """How much one /predict may take: texts per forward pass, characters per text, a turn."""
-
-    batch_size: int
-    max_chars: int
-    slots: PredictionSlots
-    on_cut: Callable[[int], None] = field(default=lambda count: None)
-
-
-def cut(text: str, limit: int) -> str:
-    """The first `limit` characters, ending at a space if one is near, so no word is cut."""
-    if len(text) <= limit:
-        return text
-    space = text.rfind(" ", limit - CUT_WITHIN, limit)
-    return text[: space if space > 0 else limit]
-
-
-class Deadline:
-    """When a /predict must stop (WEB_TIMEOUT after it began), checked between batches."""
-
-    def __init__(self, at: float, seconds: float) -> None:
-        self.at, self.seconds = at, seconds
-        self.done, self.total = 0, 0
-
-    def check(self) -> None:
-        if time.monotonic() > self.at:
-            raise PredictionTimeout(
-                f"/predict ran past WEB_TIMEOUT={self.seconds:g} s and stopped after "
-                f"{self.done} of {self.total} texts",
-                "send fewer tasks per request (select fewer in Label Studio's Data Manager), "
-                "or raise WEB_TIMEOUT (Label Studio waits 100 s)",
-            )

@@ -8,12 +8,12 @@ from flask import Blueprint, Response, g, jsonify, make_response
 
 from backend.errors import BadRequest
 from backend.label_config import parse_label_config
+from backend.prediction_results import Deadline, predict_tasks
 from backend.store import UNTRAINED, project_id
 from backend.web.pages import overview_page, wants_html
-from backend.web.predict_limits import Deadline
-from backend.web.predictions import predict_tasks
 from backend.web.request_body import json_body
 from backend.web.services import services
+from backend.web.suggestions import drawn_regions, suggest
 from backend.web.webhooks import handle_webhook
 
 blueprint = Blueprint("protocol", __name__)
@@ -43,6 +43,7 @@ def setup() -> Response:
     shared = services()
     shared.remember_config(project, str(schema))
     shared.cache.preload(project)
+    shared.push_if_missing(project)
     return jsonify(model_version=shared.store.current_version(project) or UNTRAINED)
 
 
@@ -64,7 +65,14 @@ def predict() -> Response:
     timeout = shared.settings.web_timeout
     deadline = Deadline(g.started + timeout, timeout)
     loaded = shared.cache.get(project)
-    results = predict_tasks(tasks, config, loaded, shared.limits, deadline)
+    params = body.get("params")
+    regions = drawn_regions(params.get("context") if isinstance(params, dict) else None)
+    with shared.slots.turn():
+        if regions and len(tasks) == 1 and isinstance(tasks[0], dict):
+            # interactive pre-annotation: suggestions around the regions just drawn
+            results = [suggest(tasks[0], config, loaded, regions, shared.tokens, project)]
+        else:
+            results = predict_tasks(tasks, config, loaded, shared.reading, deadline)
     shared.metrics.add("lsbert_predicted_tasks_total", len(tasks))
     shared.metrics.add("lsbert_prediction_results_total", sum(len(r["result"]) for r in results))
     return jsonify(results=results, model_version=loaded.version if loaded else UNTRAINED)

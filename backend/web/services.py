@@ -8,15 +8,18 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import LockError, RedisError
 
 from backend.metrics import Metrics
+from backend.prediction_results import Reading
 from backend.redis_store import AnnotationChanges, ProjectConfigs, WebhookAnnotations
 from backend.settings import Settings
 from backend.store import ModelStore
+from backend.training.push.queue import ensure_pushed, request_push
 from backend.training.queue import TrainingQueue
 from backend.web.model_cache import ModelCache
-from backend.web.predict_limits import PredictionSlots, PredictLimits
+from backend.web.predict_limits import PredictionSlots
+from backend.web.suggestions import TokenCache
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,9 @@ class Services:
     configs: ProjectConfigs
     webhook_annotations: WebhookAnnotations
     changes: AnnotationChanges
-    limits: PredictLimits
+    reading: Reading  # how much of the tasks /predict reads
+    slots: PredictionSlots  # how many predictions compute at once
+    tokens: TokenCache  # interactive suggestions
     background: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="lsbert-background")
     )
@@ -57,13 +62,37 @@ class Services:
             configs=ProjectConfigs(redis),
             webhook_annotations=WebhookAnnotations(redis),
             changes=AnnotationChanges(redis),
-            limits=PredictLimits(
-                settings.predict_batch_size,
-                settings.span_max_chars,
-                PredictionSlots.for_threads(settings.predict_concurrency, settings.web_threads),
-                lambda count: metrics.add("lsbert_predict_texts_cut_total", count),
+            reading=Reading.of(
+                settings, lambda count: metrics.add("lsbert_predict_texts_cut_total", count)
             ),
+            slots=PredictionSlots.for_threads(settings.predict_concurrency, settings.web_threads),
+            tokens=TokenCache(settings.suggest_model_wait),
         )
+
+    def request_push(self, project: int, reason: str) -> str | None:
+        """Queue a push of the project's served version (API mode, pushes on); its job id.
+        What asked for it stands if Redis fails: the next change pushes again."""
+        try:
+            request = request_push(self.settings, self.redis, self.store, project, reason)
+        except (RedisError, LockError) as error:
+            log.error("project %s: could not queue a push (%s): %s", project, reason, error)
+            return None
+        if request is None:
+            return None
+        outcome = "coalesced" if request.coalesced else "queued"
+        self.metrics.add("lsbert_push_requests_total", outcome=outcome)
+        return request.job_id
+
+    def push_if_missing(self, project: int) -> None:
+        """Off the request's path: /setup answers in milliseconds."""
+        self.background.submit(self._push_if_missing, project)
+
+    def _push_if_missing(self, project: int) -> None:
+        try:
+            if ensure_pushed(self.settings, self.redis, self.store, project):
+                self.metrics.add("lsbert_push_requests_total", outcome="queued")
+        except (RedisError, LockError) as error:
+            log.warning("project %s: could not check its push: %s", project, error)
 
     def remember_config(self, project: int, label_config: str) -> None:
         """Keep the project's config for webhook-mode training, off the request's path."""

@@ -46,7 +46,14 @@ def activate(version: str) -> Response:
     reason = activation_reason(body.get("reason"))
     replaced = shared.store.activate(project, version, reason)
     shared.cache.preload(project)
-    return jsonify(project=project, model_version=version, replaced=replaced, reason=reason)
+    push_job_id = shared.request_push(project, f"{version} activated")
+    return jsonify(
+        project=project,
+        model_version=version,
+        replaced=replaced,
+        reason=reason,
+        push_job_id=push_job_id,
+    )
 
 
 def activation_reason(reason: object) -> str:

@@ -12,6 +12,7 @@ from backend.web.services import Services
 ANNOTATION_SAVED = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED"}
 ANNOTATIONS_DELETED = "ANNOTATIONS_DELETED"
 START_TRAINING = "START_TRAINING"
+TASKS_CREATED = "TASKS_CREATED"  # pushed: the new tasks need the served version's predictions
 TRAINING_ACTIONS = ANNOTATION_SAVED | {ANNOTATIONS_DELETED, START_TRAINING}
 
 
@@ -34,6 +35,8 @@ def handle_webhook(body: dict, services: Services, authenticated: bool) -> dict:
             "the webhook has no action", 'send {"action": "START_TRAINING", "project": {"id": 1}}'
         )
     services.metrics.add("lsbert_webhooks_total", action=webhook_action_label(action))
+    if action == TASKS_CREATED and services.settings.pushes:
+        return tasks_created(body, services)
     if action not in TRAINING_ACTIONS:
         return {"status": "ignored", "action": action[:100]}  # never megabytes echoed back
     if action == START_TRAINING and not authenticated:
@@ -72,6 +75,14 @@ def handle_webhook(body: dict, services: Services, authenticated: bool) -> dict:
         services.metrics.add("lsbert_training_requests_total", outcome="waiting")
         return {**answer, "status": "waiting", "reason": judged.reason}
     return {**answer, **enqueue(project, f"{action.lower()}: {judged.reason}", services)}
+
+
+def tasks_created(body: dict, services: Services) -> dict:
+    project = project_of(body)
+    job_id = services.request_push(project, "tasks imported")
+    if job_id is None:
+        return {"action": TASKS_CREATED, "project": project, "status": "ignored"}
+    return {"action": TASKS_CREATED, "project": project, "status": "push", "push_job_id": job_id}
 
 
 def enqueue(project: int, reason: str, services: Services) -> dict:
