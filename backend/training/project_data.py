@@ -3,7 +3,7 @@ Studio's API (API mode) or from what webhooks delivered (webhook mode)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis import Redis
 
@@ -18,6 +18,9 @@ class ProjectData:
     label_config: str
     tasks: list[dict]  # Label Studio tasks with their annotations inline, as exported
     source: str  # label-studio-api, webhooks, or what a replay calls itself
+    # the project's stored predictions, each with its model_version (API mode only): what
+    # label quality control compares annotations with
+    predictions: list[dict] = field(default_factory=list)
 
 
 def load_project_data(settings: Settings, redis: Redis, project: int) -> ProjectData:
@@ -26,7 +29,10 @@ def load_project_data(settings: Settings, redis: Redis, project: int) -> Project
             settings.label_studio_url, settings.label_studio_api_key, settings.label_studio_timeout
         )
         return ProjectData(
-            client.label_config(project), client.annotated_tasks(project), "label-studio-api"
+            client.label_config(project),
+            client.annotated_tasks(project),
+            "label-studio-api",
+            client.predictions(project),
         )
     label_config = ProjectConfigs(redis).get(project)
     if not label_config:

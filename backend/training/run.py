@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from redis import Redis
 
 from backend.clock import utc_now
 from backend.errors import TrainingSkipped
 from backend.label_config import parse_label_config
+from backend.quality.report import agreement_of, by_version, gate_suspects, publish_quality
 from backend.redis_store import AnnotationChanges
 from backend.settings import Settings
 from backend.store import ModelStore
@@ -49,7 +51,9 @@ def run_training(
     changes.take(project)
     data = load_project_data(settings, redis, project)
     store = ModelStore(settings.model_dir)
-    outcome = train_version(store, project, data, settings, full_requested, progress)
+    quality = QualityInput.of(store, project, data, settings)
+    outcome = train_version(store, project, data, settings, full_requested, progress, quality)
+    measured = publish_quality(store, project, data, outcome.version, settings, quality.agreement)
     deleted = store.prune(project, settings.keep_versions)
     decision = outcome.record.decision
     result = "published" if outcome.accepted else "rejected"
@@ -68,7 +72,27 @@ def run_training(
         "reason": decision.reason,
         "deleted_versions": deleted,
         **summary(outcome.record),
+        "quality": measured,
     }
+
+
+@dataclass
+class QualityInput:
+    """What label quality control gives a run: the suspect tasks of the last queue (the
+    gate leaves them out) and the agreement measured on the annotations the run reads
+    (its version record keeps it)."""
+
+    suspects: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    agreement: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, store: ModelStore, project: int, data: ProjectData, settings: Settings
+    ) -> QualityInput:
+        return cls(
+            gate_suspects(store.read_quality(project), data),
+            agreement_of(data, settings.quality_min_count),
+        )
 
 
 def train_version(
@@ -78,6 +102,7 @@ def train_version(
     settings: Settings,
     full_requested: bool = False,
     progress: Progress | None = None,
+    quality: QualityInput | None = None,
 ) -> RunOutcome:
     """Train every predictable control of the project as one challenger version; it
     serves only if every control passes the comparison with the champion."""
@@ -88,6 +113,7 @@ def train_version(
     base_model = resolve_base_model(settings.base_model)
     champion = Champion.of(store, project)
     full_reason = full_retrain_reason(full_requested, store.newest(project, WARM_LOSSES))
+    quality = quality or QualityInput()
     controls: list[ControlRecord] = []
     skipped: list[str] = []
     with store.staging(project) as staged:
@@ -96,7 +122,13 @@ def train_version(
                 champion.version, champion.entry(control), control, settings.warm_start, full_reason
             )
             run = ControlRun(
-                control, collect_examples(data.tasks, control), plan, champion, project, settings
+                control,
+                collect_examples(data.tasks, control),
+                plan,
+                champion,
+                project,
+                settings,
+                tuple(quality.suspects.get(control.name, ())),
             )
             try:
                 controls.append(
@@ -118,6 +150,7 @@ def train_version(
             controls=controls,
             skipped_controls=skipped,
             seconds=round(time.monotonic() - started, 2),
+            agreement=by_version(quality.agreement) if quality.agreement else {},
         )
         version = store.publish(project, staged, record, make_current=decision.accepted)
     return RunOutcome(version, record, version if decision.accepted else champion.version)

@@ -16,6 +16,7 @@ from backend.settings import Settings
 from backend.web.auth import check_request
 from backend.web.job_routes import jobs_blueprint
 from backend.web.protocol import blueprint
+from backend.web.quality_routes import quality_blueprint
 from backend.web.services import Services
 from backend.web.version_routes import versions_blueprint
 
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
     app.register_blueprint(blueprint)
     app.register_blueprint(jobs_blueprint)
     app.register_blueprint(versions_blueprint)
+    app.register_blueprint(quality_blueprint)
     app.before_request(lambda: check_request(settings))
     app.after_request(count_request)
     register_error_handlers(app)

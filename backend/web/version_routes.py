@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from backend.store import ModelStore, project_id
+from backend.store import ModelStore, agreement_of_version, project_id
 from backend.store import number as version_number
 from backend.version_record import ControlRecord, VersionRecord
 from backend.web.services import services
@@ -47,8 +47,12 @@ def project_ids(store: ModelStore) -> list[int]:
 def project_versions(store: ModelStore, project: int) -> dict:
     """The project's versions, newest first, each with how it was made and how it fared."""
     statuses = store.statuses(project)
+    agreement = (store.read_quality(project) or {}).get("agreement")
     details = [
-        version_summary(store, project, name, status)
+        {
+            **version_summary(store, project, name, status),
+            "agreement": agreement_of_version(agreement, name),
+        }
         for name, status in reversed(list(statuses.items()))
     ]
     return {
