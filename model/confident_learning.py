@@ -93,10 +93,7 @@ def token_quality(
     a sequence scored by its worst token."""
     lengths = [len(row) for row in labels]
     flat_labels = np.asarray([label for row in labels for label in row], dtype=int)
-    tables = [
-        np.asarray(p, dtype=float).reshape(len(row), -1)
-        for p, row in zip(probabilities, labels, strict=True)
-    ]
+    tables = [np.asarray(p, dtype=float) for p in probabilities if len(p)]
     flat = np.vstack(tables) if flat_labels.size else np.zeros((0, 1))
     quality = label_quality(flat_labels, flat) if flat_labels.size else np.zeros(0)
     flagged = label_issues(flat_labels, flat) if flat_labels.size else np.zeros(0, dtype=bool)

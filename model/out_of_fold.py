@@ -17,13 +17,12 @@ import numpy as np
 import torch
 
 from model.classifier import TextClassifier
+from model.config import TrainingConfig
 from model.labels import LabelSpace
 from model.training import fit_linear_probe, frozen_embeddings
 
 FOLDS = 10
-PROBE_L2 = (
-    1e-2  # stronger than the served probe's: out-of-fold probabilities must not be overconfident
-)
+PROBE_L2 = TrainingConfig.probe_l2  # the served probe's penalty
 
 
 def fold_of(keys: Sequence[int], folds: int) -> list[int]:
