@@ -70,7 +70,7 @@ def test_a_wrong_held_out_label_tops_the_queue_and_the_gate_leaves_it_out(
     held = [i for i in range(1, 81) if is_held_out(PROJECT, i, SHARE)]
     wrong = held[0]
     store = ModelStore(quality_settings.model_dir)
-    first, report = run(store, quality_settings, tasks_of(rows[:80], {wrong}))
+    _, report = run(store, quality_settings, tasks_of(rows[:80], {wrong}))
     top = report["suspects"][0]
     assert (top["task"], top["annotation"], top["suspect"]) == (wrong, 100 + wrong, True)
     assert top["given"] == [FLIP[rows[wrong - 1][1]]] and top["suggested"] == [rows[wrong - 1][1]]

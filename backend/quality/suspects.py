@@ -9,9 +9,9 @@ beside its neighbours', and a probe of its entity type (O, PER, ...) refitted pe
 tagger per fold would cost minutes); a task is as suspect as its least likely word.
 
 A task's `score` is 1 - the label quality (0: the model agrees, 1: it is sure of another
-label); `suspect` marks the tasks confident learning flags, among the top
-QUALITY_SUSPECT_SHARE of the annotated tasks: those Label Studio's view lists and the gate
-leaves out.
+label); `suspect` marks, among the top QUALITY_SUSPECT_SHARE of the annotated tasks, those
+confident learning flags or to whose label the probe gives less than even odds: the tasks
+Label Studio's view lists and the gate leaves out.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ from model.spans import Span
 
 BASE, VERSION = "base", "version"
 OUTSIDE = "O"
+# below this label quality the out-of-fold probe prefers another label: a suspect even where
+# confident learning, which also wants the other label above its class's usual confidence,
+# holds back
+EVEN_ODDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ class Scored:
     given: list
     suggested: list
     score: float  # 1 - label quality
-    issue: bool  # confident learning flags it
+    issue: bool  # confident learning flags it, or the probe gives it less than even odds
     key: str  # the target scored, to tell later whether it changed
 
     def to_dict(self, suspect: bool) -> dict:
@@ -195,7 +199,7 @@ def control_queue(
             given=given[i],
             suggested=suggested[i],
             score=float(1 - quality[i]),
-            issue=bool(issues[i]),
+            issue=bool(issues[i]) or bool(quality[i] < EVEN_ODDS),
             key=target_key(examples.targets[i]),
         )
         for i, task in enumerate(examples.task_ids)
