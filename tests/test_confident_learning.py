@@ -100,8 +100,9 @@ def test_out_of_fold_probabilities_never_learn_the_example_itself() -> None:
     targets = torch.tensor([i % 2 for i in range(n)])
     probs = out_of_fold(features, targets, LabelSpace(("a", "b")), list(range(n)), folds=5)
     own = probs[np.arange(n), targets.numpy()]
-    # no more than the other folds' share of each label (the probe's bias) is known
-    assert np.abs(probs - 0.5).max() < 0.1 and own.mean() < 0.5
+    # all a probe knows is the other folds' share of each label (its bias): no better than
+    # chance at an example's own label
+    assert np.abs(probs - 0.5).max() < 0.15 and own.mean() <= 0.5
     # the same probe fitted on everything is sure of every label it saw
     shared = torch.cat([torch.eye(n), targets[:, None].float()], 1)
     probs = out_of_fold(shared, targets, LabelSpace(("a", "b")), list(range(n)), folds=5)
