@@ -191,9 +191,9 @@ class TrainingSettings:
     quality_suspect_share: float = QUALITY.setting(
         "QUALITY_SUSPECT_SHARE",
         0.1,
-        "share of annotated tasks, most suspect first, that may be marked suspect (only those "
-        "confident learning flags are): shown in Label Studio's view and left out of the "
-        "gate's comparison (0: none)",
+        "share of annotated tasks, most suspect first, that may be marked suspect (those "
+        "confident learning flags or whose label the out-of-fold probe gives less than even "
+        "odds): shown in Label Studio's view and left out of the gate's comparison (0: none)",
         minimum=0.0,
         maximum=1.0,
         too_large="is a share of the annotated tasks: use e.g. 0.1 for the top 10 %",
