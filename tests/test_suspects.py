@@ -82,9 +82,7 @@ def test_words_classes_and_runs_of_words_back_to_entities() -> None:
     assert decoded(offsets, [1, 2, 2, 0], labels) == {(0, 5, "PER"), (6, 15, "LOC")}
 
 
-def test_the_queue_ranks_every_control_together_and_marks_only_the_top_share(
-    tiny_model: Path,
-) -> None:
+def test_the_queue_ranks_every_control_together_and_marks_only_the_top_share() -> None:
     from backend.quality.suspects import Scored
 
     scored = [
