@@ -1,5 +1,6 @@
 """One training run of a project: gather its annotations, train a challenger per control,
-publish it as a version, serving only if the policy accepts it; then prune old versions.
+publish it as a version, serving only if the policy accepts it; then score the labels
+(backend.quality) and prune old versions.
 
 `train_version` is the run itself, on data already gathered and a model store: the worker
 calls it through `run_training`, and `lsbert simulate` calls it on each replayed round.
@@ -45,7 +46,8 @@ def run_training(
     settings: Settings, redis: Redis, project: int, progress: Progress | None = None
 ) -> dict:
     """The worker's run: take the project's change count (events from now on count
-    towards the next run), read its annotations, train, publish, prune."""
+    towards the next run), read its annotations, train, publish, score the labels
+    (backend.quality), prune."""
     changes = AnnotationChanges(redis)
     full_requested = changes.take_full_request(project)
     changes.take(project)
