@@ -6,6 +6,6 @@ fork after torch) with a heartbeat; jobs.py is the function RQ calls. A run (run
 the project's annotations (project_data.py, examples.py), holds some out (holdout.py),
 trains a challenger per control (challenger.py, fit.py, cross_validation.py) and lets
 policy.py, pure functions with no model or Redis, decide whether it serves; then
-backend.quality scores the labels. upgrade.py
-carries over jobs that an earlier release queued.
+backend.quality scores the labels. upgrade.py carries over jobs that an earlier release
+queued.
 """
