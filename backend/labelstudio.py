@@ -48,6 +48,34 @@ class LabelStudioClient:
             raise LabelStudioError(f"the export of project {project} is not a list of tasks")
         return tasks
 
+    def predictions(self, project: int) -> list[dict]:
+        """Every prediction stored in the project, each with its `model_version`."""
+        found = self.get_json("/api/predictions", params={"project": int(project)})
+        return found if isinstance(found, list) else []
+
+    def task(self, task: int) -> dict:
+        found = self.get_json(f"/api/tasks/{int(task)}")
+        if not isinstance(found, dict):
+            raise LabelStudioError(f"Label Studio answered task {task} with no object")
+        return found
+
+    def replace_task_data(self, task: int, data: dict) -> None:
+        """`PATCH /api/tasks/{id}`: Label Studio replaces the task's whole `data` with this
+        (send it back whole); no webhook fires."""
+        self.request("PATCH", f"/api/tasks/{int(task)}", json={"data": data})
+
+    def views(self, project: int) -> list[dict]:
+        """The project's Data Manager tabs."""
+        found = self.get_json("/api/dm/views", params={"project": int(project)})
+        return found if isinstance(found, list) else []
+
+    def save_view(self, project: int, data: dict, view: int | None = None) -> dict:
+        """Create a Data Manager tab (visible to the organization), or replace one's settings."""
+        body = {"project": int(project), "data": data}
+        if view is None:
+            return self.request("POST", "/api/dm/views", json=body).json()
+        return self.request("PATCH", f"/api/dm/views/{int(view)}", json=body).json()
+
     def get_json(self, path: str, params: dict | None = None) -> dict | list:
         response = self.request("GET", path, params=params)
         try:

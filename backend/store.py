@@ -4,6 +4,7 @@
     MODEL_DIR/<project>/versions/<version>/control-<i>/      one model per control tag
     MODEL_DIR/<project>/current                              name of the served version
     MODEL_DIR/<project>/history.json                         what happened to which version
+    MODEL_DIR/<project>/quality.json                         label quality after the last run
 
 A version is written in a staging folder of its own, renamed into `versions/` whole, and
 only then named in `current` by an atomic rename: a reader sees the old version or the new
@@ -48,6 +49,7 @@ STAGING_PREFIX = ".staging-"
 VERSION_FILE = "version.json"
 VERSION_PATTERN = re.compile(r"^v(\d+)-\d{8}T\d{6}$")
 HISTORY_FILE = "history.json"
+QUALITY_FILE = "quality.json"
 CURRENT, REJECTED, ROLLED_BACK, SUPERSEDED = "current", "rejected", "rolled_back", "superseded"
 
 
@@ -238,6 +240,24 @@ class ModelStore:
         path = self.project_dir(project) / HISTORY_FILE
         write_atomically(path, json.dumps([*self.history(project), entry], indent=1))
 
+    def write_quality(self, project: int, report: dict) -> None:
+        """The label quality the newest run measured (backend.quality), replaced whole."""
+        folder = self.project_dir(project)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomically(folder / QUALITY_FILE, json.dumps(report, indent=1))
+
+    def read_quality(self, project: int) -> dict | None:
+        """The newest label quality report, or None before the first."""
+        try:
+            return json.loads((self.project_dir(project) / QUALITY_FILE).read_text())
+        except FileNotFoundError:
+            return None
+
+    def version_agreement(self, project: int, version: str) -> dict:
+        """Per control, what annotators did with the version's predictions, as the newest
+        quality report measured it (empty before one, or for a version never used)."""
+        return agreement_of_version((self.read_quality(project) or {}).get("agreement"), version)
+
     def statuses(self, project: int) -> dict[str, str]:
         """current, rejected, rolled_back (replaced by activating an older version) or
         superseded (replaced by a newer one), for every version in the store."""
@@ -274,6 +294,16 @@ class ModelStore:
         used = [number(v) for v in self.versions(project)]
         used += [number(e["version"]) for e in self.history(project)]
         return f"v{max(used, default=0) + 1}-{compact_stamp()}"
+
+
+def agreement_of_version(agreement: dict | None, version: str) -> dict:
+    """One version's figures per control, from a quality report's `agreement`."""
+    controls = (agreement or {}).get("controls", {})
+    return {
+        name: entry["versions"][version]
+        for name, entry in controls.items()
+        if version in entry.get("versions", {})
+    }
 
 
 def number(version: str) -> int:

@@ -206,6 +206,9 @@ class VersionRecord:
     controls: list[ControlRecord] = field(default_factory=list)
     skipped_controls: list[str] = field(default_factory=list)
     seconds: float | None = None  # wall time of the run
+    # per version whose predictions annotators worked from, per control: the agreement
+    # measured when this version was trained (backend.quality.agreement)
+    agreement: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
     @classmethod

@@ -82,6 +82,14 @@ def test_training_never_imports_the_web_side() -> None:
     assert found == []
 
 
+def test_label_quality_and_the_web_side_never_import_each_other() -> None:
+    """backend.quality runs in the worker (it loads models); the web reads its report
+    through backend.store only."""
+    assert offenders(members("backend.web"), lambda _, t: not within(t, "backend.quality")) == []
+    assert offenders(members("backend.quality"), lambda _, t: not within(t, "backend.web")) == []
+    assert "backend.quality.report" in reachable(["backend.training.run"])  # the check can fail
+
+
 # training.push.queue: the web queues a push after an activation (rollback) and a task
 # import; like training.queue it only enqueues, and the push runs in a worker
 WEB_MAY_USE_OF_TRAINING = (
@@ -109,7 +117,10 @@ def test_nothing_but_the_command_line_imports_the_tools() -> None:
 def test_the_shared_core_imports_no_side() -> None:
     """settings, store, records, Redis keys, the Label Studio client... import only each
     other and model/: the sides (web, training, serve, tools) build on them."""
-    sides = ("backend.web", "backend.training", "backend.serve", "backend.tools", "backend.cli")
+    sides = (
+        *("backend.web", "backend.training", "backend.quality"),
+        *("backend.serve", "backend.tools", "backend.cli"),
+    )
     core = [
         m
         for m in members("backend")
@@ -157,7 +168,9 @@ def test_no_import_cycle_anywhere() -> None:
     assert cycles == []
 
 
-@pytest.mark.parametrize("package", ["backend", "backend.web", "backend.training"])
+@pytest.mark.parametrize(
+    "package", ["backend", "backend.web", "backend.training", "backend.quality"]
+)
 def test_packages_say_what_happens_there(package: str) -> None:
     docstring = ast.get_docstring(ast.parse(modules()[package].read_text())) or ""
     assert len(docstring.split()) > 20, f"{package}/__init__.py needs a docstring"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backend.settings.fields import Group
+from backend.settings.fields import Group, choice
 from model.config import MAX_STEPS, SEED, SpanTrainingConfig, TrainingConfig
 
 TRAINING = Group("Training")
 LIFECYCLE = Group("Model lifecycle")
+QUALITY = Group("Label quality")
+QUALITY_ENCODERS = ("VERSION", "BASE")
 
 
 @dataclass(frozen=True, repr=False)
@@ -231,4 +233,35 @@ class TrainingSettings:
         "deleted after each run",
         minimum=1,
         essential=True,
+    )
+
+    quality_min_count: int = QUALITY.setting(
+        "QUALITY_MIN_COUNT",
+        10,
+        "annotations, entities or pairs a figure of `GET /quality` needs to be shown; below, "
+        "it is null beside its count",
+        minimum=1,
+    )
+    quality_suspect_share: float = QUALITY.setting(
+        "QUALITY_SUSPECT_SHARE",
+        0.1,
+        "share of annotated tasks, most suspect first, that may be marked suspect (those "
+        "confident learning flags or whose label the out-of-fold probe gives less than even "
+        "odds): shown in Label Studio's view and left out of the gate's comparison (0: none)",
+        minimum=0.0,
+        maximum=1.0,
+        too_large="is a share of the annotated tasks: use e.g. 0.1 for the top 10 %",
+    )
+    quality_encoder: str = QUALITY.setting(
+        "QUALITY_ENCODER",
+        "version",
+        "whose embeddings score `<Choices>` labels out of fold: `version` (the encoder the "
+        "run just trained; it finds more wrong labels) or `base` (`BASE_MODEL`, untuned)",
+        choice(QUALITY_ENCODERS, lower=True),
+    )
+    quality_view: bool = QUALITY.setting(
+        "QUALITY_VIEW",
+        True,
+        "in API mode, mark suspect tasks in Label Studio (task data key `lsbert_suspect_rank`) "
+        "and keep a Data Manager tab *Suspect labels* listing them, most suspect first",
     )

@@ -4,7 +4,9 @@ cope with them: `lsbert simulate --poison`.
 A corrupted task keeps its text and gets, in each control of its latest annotation, one
 plausible mistake: another choice for a `<Choices>` (another set of the same size for
 multiple choice), and for `<Labels>` one entity with another label or a boundary moved by
-one word (each half the time).
+one word (each half the time; the boundary one word longer at the right or one word shorter
+at the left, whichever the text allows, and another label where it allows neither). Only
+tasks with something to make wrong are chosen: a text without an entity has no entity label.
 """
 
 from __future__ import annotations
@@ -58,14 +60,29 @@ def other_choices(chosen: list[str], control: Control, rng: random.Random) -> li
 
 def wrong_span(value: dict, control: Control, text: str, rng: random.Random) -> None:
     labels = [label for label in control.labels if label not in value.get("labels", [])]
-    if labels and rng.random() < 0.5:
+    moves = boundary_moves(text, int(value["start"]), int(value["end"]))
+    if labels and (not moves or rng.random() < 0.5):
         value["labels"] = [rng.choice(labels)]
         return
-    start, end = int(value["start"]), int(value["end"])
-    if rng.random() < 0.5:  # one more word to the right, where there is one
+    if moves:
+        start, end = rng.choice(moves)
+        value.update(start=start, end=end, text=text[start:end])
+
+
+def boundary_moves(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The entity one word longer at the right (where a word follows), one word shorter
+    at the left (where it has two): each a real change of boundary."""
+    moves = []
+    if text[end:].strip():
         after = text.find(" ", end + 1)
-        end = after if after > end else len(text)
-    else:  # one word fewer at the left, where the entity has two
-        inner = text.find(" ", start, end)
-        start = inner + 1 if 0 < inner < end - 1 else start
-    value.update(start=start, end=end, text=text[start:end])
+        moves.append((start, after if after > end else len(text)))
+    inner = text.find(" ", start, end)
+    if inner != -1 and text[inner + 1 : end].strip():
+        moves.append((inner + 1, end))
+    return moves
+
+
+def corruptible(task: dict, controls: Sequence[Control]) -> bool:
+    """Whether the task's latest annotation has a choice or an entity to make wrong."""
+    annotation = latest_annotation(task)
+    return annotation is not None and any(results_of(annotation, c) for c in controls)

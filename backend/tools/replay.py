@@ -15,13 +15,14 @@ from typing import Any
 
 from backend.errors import TrainingSkipped
 from backend.label_config import CHOICES, Control, parse_label_config
+from backend.quality.report import gate_suspects, quality_report
 from backend.settings import Settings
 from backend.store import ModelStore
-from backend.tools.corruption import Poison, corrupted
+from backend.tools.corruption import Poison, corrupted, corruptible
 from backend.tools.studio_order import LABEL_STUDIO, StudioOrder
-from backend.training.examples import Examples, task_text
+from backend.training.examples import Examples, collect_examples, task_text
 from backend.training.project_data import ProjectData
-from backend.training.run import RunOutcome, train_version
+from backend.training.run import QualityInput, RunOutcome, train_version
 
 RANDOM, UNCERTAIN = "random", "uncertain"
 ORDERINGS = (RANDOM, UNCERTAIN, LABEL_STUDIO)
@@ -73,15 +74,17 @@ class Replay:
 
     def labelled(self, number: int, annotated: list[dict]) -> tuple[list[dict], int]:
         """The round's tasks as annotators left them: with the wrong labels of the poisons
-        active in this round (each chooses its tasks once, at its first round)."""
+        active in this round (each chooses its tasks once, at its first round, among
+        those with a label to make wrong)."""
         wrong: set[int] = set()
         for poison in self.poisons:
             if not poison.active(number):
                 continue
             if poison not in self.poisoned:
                 rng = random.Random(f"{self.seed}:{poison}")
-                ids = sorted(int(task["id"]) for task in annotated)
-                self.poisoned[poison] = set(rng.sample(ids, round(poison.share * len(ids))))
+                ids = sorted(int(t["id"]) for t in annotated if corruptible(t, self.controls))
+                count = min(len(ids), round(poison.share * len(annotated)))
+                self.poisoned[poison] = set(rng.sample(ids, count))
             wrong |= self.poisoned[poison]
         rng = random.Random(f"{self.seed}:{number}")
         tasks = [
@@ -132,15 +135,24 @@ class Replay:
         }
         tasks, common["poisoned"] = self.labelled(number, annotated)
         data = ProjectData(self.label_config, tasks, "simulation", self.not_annotated(annotated))
+        suspects = gate_suspects(self.store.read_quality(PROJECT), data)
         try:
-            outcome = train_version(self.store, PROJECT, data, self.settings)
+            outcome = train_version(
+                self.store, PROJECT, data, self.settings, quality=QualityInput(suspects)
+            )
         except TrainingSkipped as reason:
             return [{**common, **self.skipped_row(c, str(reason))} for c in self.controls]
+        report = quality_report(self.store, PROJECT, data, outcome.version, self.settings, {})
+        self.store.write_quality(PROJECT, report)
+        wrong = wrong_labels(self.controls, annotated, tasks)
         challenger = self.scored(outcome.version)
         if outcome.accepted:
             self.served = challenger
         self.store.prune(PROJECT, self.settings.keep_versions)
-        return [{**common, **self.row(c, outcome, challenger)} for c in self.controls]
+        return [
+            {**common, **self.row(c, outcome, challenger), "quality": found(report, c, wrong)}
+            for c in self.controls
+        ]
 
     def scored(self, version: str) -> Served:
         from model.loading import load_model
@@ -240,3 +252,37 @@ def confidences(model, control: Control, texts: list[str]) -> list[float]:  # ty
     if control.kind == CHOICES:
         return [model.decide(row).score for row in model.predict_proba(texts)]
     return [prediction.score for prediction in model.predict(texts)]
+
+
+def wrong_labels(
+    controls: Sequence[Control], honest: list[dict], given: list[dict]
+) -> dict[str, set[int]]:
+    """Per control, the tasks whose label the poisons really changed."""
+    changed = {}
+    for control in controls:
+        before = collect_examples(honest, control).keys()
+        after = collect_examples(given, control).keys()
+        changed[control.name] = {t for t, key in after.items() if before.get(t) != key}
+    return changed
+
+
+def found(report: dict, control: Control, wrong: dict[str, set[int]]) -> dict:
+    """How high the wrong labels rank in the control's queue: the share of them among
+    its first n and 2n entries (n: how many there are)."""
+    queue = [entry["task"] for entry in report["suspects"] if entry["control"] == control.name]
+    planted = wrong.get(control.name, set())
+    n = len(planted)
+    return {
+        "seconds": report["seconds"],
+        "encoder": report["encoder"],
+        "scored": len(queue),
+        "wrong": n,
+        "suspects": sum(e["suspect"] for e in report["suspects"] if e["control"] == control.name),
+        "found_in_top_n": len(planted & set(queue[:n])) / n if n else None,
+        "found_in_top_2n": len(planted & set(queue[: 2 * n])) / n if n else None,
+        "wrong_among_suspects": sum(
+            e["task"] in planted and e["suspect"]
+            for e in report["suspects"]
+            if e["control"] == control.name
+        ),
+    }

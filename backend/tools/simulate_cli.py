@@ -19,7 +19,7 @@ from backend.tools.learning_curve import (
 )
 from backend.tools.replay import ORDERINGS, SimulationError
 from backend.tools.simulate import simulate
-from backend.tools.summary import format_curves
+from backend.tools.summary import format_curves, quality_lines
 from model.errors import ModelError
 
 DESCRIPTION = (
@@ -305,6 +305,8 @@ def simulate_and_write(args: argparse.Namespace, settings: Settings) -> int:
     print(format_table(result))
     print(format_gate(result))
     print(format_curves(result))
+    if result.get("poisons"):
+        print(quality_lines(result["rounds"]))
     sys.stderr.write(
         f"wrote {args.out / 'simulation.json'} and {args.out / 'learning_curve.png'}\n"
     )

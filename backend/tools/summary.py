@@ -122,3 +122,21 @@ def format_curves(result: dict) -> str:
             f"{reach['reference_labels']:g}-label figure ({reach['reference_value']:.3f}) {said}"
         )
     return "\n".join(lines)
+
+
+def quality_lines(rows: list[dict]) -> str:
+    """One line per round with wrong labels: how high they ranked in the suspect queue."""
+    lines = []
+    for row in rows:
+        quality = row.get("quality") or {}
+        if not quality.get("wrong"):
+            continue
+        lines.append(
+            f"{row['ordering']} seed {row['seed']} round {row['round']} {row['control']}: "
+            f"{quality['wrong']} wrong labels of {quality['scored']} scored "
+            f"({quality['encoder']} encoder); top {quality['wrong']} of the queue hold "
+            f"{quality['found_in_top_n']:.0%} of them, top {2 * quality['wrong']} "
+            f"{quality['found_in_top_2n']:.0%}; {quality['suspects']} marked suspect, "
+            f"{quality['wrong_among_suspects']} of them wrong; queue in {quality['seconds']:.1f} s"
+        )
+    return "\n".join(lines)

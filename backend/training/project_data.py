@@ -19,6 +19,9 @@ class ProjectData:
     tasks: list[dict]  # Label Studio tasks with their annotations inline, as exported
     source: str  # label-studio-api, webhooks, or what a replay calls itself
     unlabelled: list[dict] = field(default_factory=list)  # tasks nobody annotated yet
+    # the project's stored predictions, each with its model_version (API mode only): what
+    # label quality control compares annotations with
+    predictions: list[dict] = field(default_factory=list)
 
 
 def load_project_data(settings: Settings, redis: Redis, project: int) -> ProjectData:
@@ -27,7 +30,10 @@ def load_project_data(settings: Settings, redis: Redis, project: int) -> Project
             settings.label_studio_url, settings.label_studio_api_key, settings.label_studio_timeout
         )
         return ProjectData(
-            client.label_config(project), client.annotated_tasks(project), "label-studio-api"
+            client.label_config(project),
+            client.annotated_tasks(project),
+            "label-studio-api",
+            client.predictions(project),
         )
     label_config = ProjectConfigs(redis).get(project)
     if not label_config:

@@ -1,5 +1,6 @@
 """One training run of a project: gather its annotations, train a challenger per control,
-publish it as a version, serving only if the policy accepts it; then prune old versions.
+publish it as a version, serving only if the policy accepts it; then score the labels
+(backend.quality) and prune old versions.
 
 `train_version` is the run itself, on data already gathered and a model store: the worker
 calls it through `run_training`, and `lsbert simulate` calls it on each replayed round.
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -17,6 +19,7 @@ from redis.exceptions import RedisError
 from backend.clock import utc_now
 from backend.errors import TrainingSkipped
 from backend.label_config import parse_label_config
+from backend.quality.report import agreement_of, by_version, gate_suspects, publish_quality
 from backend.redis_store import AnnotationChanges
 from backend.settings import Settings
 from backend.store import ModelStore
@@ -44,21 +47,24 @@ def run_training(
     settings: Settings, redis: Redis, project: int, progress: Progress | None = None
 ) -> dict:
     """The worker's run: take the project's change count (events from now on count
-    towards the next run), read its annotations, train, publish, prune. A run that fails
-    gives the count and the full-retrain request back, so the next run still sees them."""
+    towards the next run), read its annotations, train, publish, score the labels
+    (backend.quality), prune. A run that fails before it publishes gives the count and the
+    full-retrain request back, so the next run still sees them."""
     changes = AnnotationChanges(redis)
     full_requested = changes.take_full_request(project)
     taken = changes.take(project)
     store = ModelStore(settings.model_dir)
     try:
         data = load_project_data(settings, redis, project)
-        outcome = train_version(store, project, data, settings, full_requested, progress)
+        quality = QualityInput.of(store, project, data, settings)
+        outcome = train_version(store, project, data, settings, full_requested, progress, quality)
     except TrainingSkipped:
         give_back(changes, project, 0, full_requested)  # no run happened to take it
         raise
     except BaseException:
         give_back(changes, project, taken, full_requested)
         raise
+    measured = score_labels(store, project, data, outcome.version, settings, quality)
     deleted = store.prune(project, settings.keep_versions)
     decision = outcome.record.decision  # publishing may have kept it as a challenger
     result = "published" if outcome.accepted else "rejected"
@@ -77,6 +83,7 @@ def run_training(
         "reason": decision.reason,
         "deleted_versions": deleted,
         **summary(outcome.record),
+        "quality": measured,
     }
 
 
@@ -92,6 +99,42 @@ def give_back(changes: AnnotationChanges, project: int, count: int, full: bool) 
         log.warning("project %s: could not give the change count back: %s", project, error)
 
 
+def score_labels(
+    store: ModelStore,
+    project: int,
+    data: ProjectData,
+    version: str,
+    settings: Settings,
+    quality: QualityInput,
+) -> dict:
+    """Label quality after the run; the version is out already, so a failure here is
+    logged and said in the job's result, never the run's failure."""
+    try:
+        return publish_quality(store, project, data, version, settings, quality.agreement)
+    except Exception as error:
+        log.exception("project %s: label quality of %s failed", project, version)
+        return {"error": f"{type(error).__name__}: {error}"}
+
+
+@dataclass
+class QualityInput:
+    """What label quality control gives a run: the suspect tasks of the last queue (the
+    gate leaves them out) and the agreement measured on the annotations the run reads
+    (its version record keeps it)."""
+
+    suspects: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    agreement: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, store: ModelStore, project: int, data: ProjectData, settings: Settings
+    ) -> QualityInput:
+        return cls(
+            gate_suspects(store.read_quality(project), data),
+            agreement_of(data, settings.quality_min_count),
+        )
+
+
 def train_version(
     store: ModelStore,
     project: int,
@@ -99,6 +142,7 @@ def train_version(
     settings: Settings,
     full_requested: bool = False,
     progress: Progress | None = None,
+    quality: QualityInput | None = None,
 ) -> RunOutcome:
     """Train every predictable control of the project as one challenger version; it
     serves only if every control passes the comparison with the champion."""
@@ -109,6 +153,7 @@ def train_version(
     base_model = resolve_base_model(settings.base_model)
     champion = Champion.of(store, project)
     full_reason = full_retrain_reason(full_requested, store.newest(project, WARM_LOSSES))
+    quality = quality or QualityInput()
     controls: list[ControlRecord] = []
     skipped: list[str] = []
     with store.staging(project) as staged:
@@ -116,9 +161,15 @@ def train_version(
             plan = plan_start(
                 champion.version, champion.entry(control), control, settings.warm_start, full_reason
             )
-            examples = collect_examples(data.tasks, control)
             run = ControlRun(
-                control, examples, plan, champion, project, settings, unlabelled=data.unlabelled
+                control,
+                collect_examples(data.tasks, control),
+                plan,
+                champion,
+                project,
+                settings,
+                tuple(quality.suspects.get(control.name, ())),
+                data.unlabelled,
             )
             try:
                 controls.append(
@@ -140,6 +191,7 @@ def train_version(
             controls=controls,
             skipped_controls=skipped,
             seconds=round(time.monotonic() - started, 2),
+            agreement=by_version(quality.agreement) if quality.agreement else {},
         )
         # compare-and-swap: a rollback (or another run) made while this one trained stands
         version = store.publish(

@@ -18,6 +18,7 @@ from backend.web.auth import check_request
 from backend.web.job_routes import jobs_blueprint
 from backend.web.pages import add_page_headers, pages_blueprint
 from backend.web.protocol import blueprint
+from backend.web.quality_routes import quality_blueprint
 from backend.web.request_body import drain_when_answered, too_large
 from backend.web.services import Services
 from backend.web.version_routes import versions_blueprint
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, redis: Redis | None = None) -> 
     app.register_blueprint(jobs_blueprint)
     app.register_blueprint(versions_blueprint)
     app.register_blueprint(pages_blueprint)
+    app.register_blueprint(quality_blueprint)
     app.before_request(lambda: start_request(settings))
     app.after_request(count_request)
     app.after_request(add_page_headers)

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from backend.errors import BadRequest
 from backend.redaction import for_answer
-from backend.store import VERSION_PATTERN, ModelStore, project_id
+from backend.store import VERSION_PATTERN, ModelStore, agreement_of_version, project_id
 from backend.store import number as version_number
 from backend.version_record import ControlRecord, VersionRecord
 from backend.web.request_body import json_body
@@ -76,8 +76,12 @@ def project_ids(store: ModelStore) -> list[int]:
 def project_versions(store: ModelStore, project: int) -> dict:
     """The project's versions, newest first, each with how it was made and how it fared."""
     statuses = store.statuses(project)
+    agreement = (store.read_quality(project) or {}).get("agreement")
     details = [
-        version_summary(store, project, name, status)
+        {
+            **version_summary(store, project, name, status),
+            "agreement": agreement_of_version(agreement, name),
+        }
         for name, status in reversed(list(statuses.items()))
     ]
     return {
