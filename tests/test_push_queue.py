@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
-from rq.job import Job, JobStatus
+from rq.job import JobStatus
 
 from backend.settings import Settings
 from backend.tools.payloads import predict_body, setup_body, task
-from backend.training.push.queue import PUSH_QUEUE, PushQueue
+from backend.training.push.queue import PushQueue
+from backend.training.queue import PUSH_QUEUE, fetch_job
 from backend.training.run import run_training
 from backend.web.app import create_app
 from tests.conftest import SENTIMENT_CONFIG, WorkerProcess, wait_for
@@ -43,23 +44,29 @@ def served(env: dict[str, str], redis: Redis) -> str:
     return str(result["version"])
 
 
+def stored_job(redis: Redis, job_id: str | bytes) -> Job:
+    job = fetch_job(redis, job_id)
+    assert job is not None, job_id
+    return job
+
+
 def test_a_push_waits_joins_or_gives_way_to_a_newer_version(redis: Redis) -> None:
     queue = PushQueue(redis, 600)
     first = queue.request(PROJECT, "v1-20261201T000000", "v1 published")
     again = queue.request(PROJECT, "v1-20261201T000000", "tasks imported")
     assert not first.coalesced and again.coalesced and again.job_id == first.job_id
     newer = queue.request(PROJECT, "v2-20261201T000100", "v2 activated")
-    assert Job.fetch(first.job_id, connection=redis).get_status() == JobStatus.CANCELED
+    assert stored_job(redis, first.job_id).get_status() == JobStatus.CANCELED
     # the newer push starts; a request meanwhile queues one more, deferred behind it
-    Job.fetch(newer.job_id, connection=redis).set_status(JobStatus.STARTED)
+    stored_job(redis, newer.job_id).set_status(JobStatus.STARTED)
     behind = queue.request(PROJECT, "v2-20261201T000100", "tasks imported")
-    job = Job.fetch(behind.job_id, connection=redis)
+    job = stored_job(redis, behind.job_id)
     assert job.get_status() == JobStatus.DEFERRED and job.dependency_ids == [newer.job_id]
     assert job.origin == PUSH_QUEUE and job.kwargs["version"] == "v2-20261201T000100"
     # a third version replaces the waiting push, and still waits for the running one
     third = queue.request(PROJECT, "v3-20261201T000200", "v3 published")
-    assert Job.fetch(behind.job_id, connection=redis).get_status() == JobStatus.CANCELED
-    assert Job.fetch(third.job_id, connection=redis).dependency_ids == [newer.job_id]
+    assert stored_job(redis, behind.job_id).get_status() == JobStatus.CANCELED
+    assert stored_job(redis, third.job_id).dependency_ids == [newer.job_id]
 
 
 def test_activations_and_imports_queue_pushes_listed_in_jobs(
@@ -132,7 +139,7 @@ def test_setup_asks_for_a_push_of_a_version_not_pushed_yet(
         return [j["id"] for j in client.get(f"/jobs?project={PROJECT}&kind=push").json["jobs"]]
 
     queued = wait_for(push_ids, 10)
-    job = Job.fetch(queued[0], connection=redis)
+    job = stored_job(redis, queued[0])
     assert job.kwargs["version"] == served and "(/setup)" in job.kwargs["reason"]
     client.post("/setup", json=body)
     app.extensions["lsbert"].background.submit(lambda: None).result()  # the check ran
