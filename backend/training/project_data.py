@@ -29,11 +29,13 @@ def load_project_data(settings: Settings, redis: Redis, project: int) -> Project
         client = LabelStudioClient(
             settings.label_studio_url, settings.label_studio_api_key, settings.label_studio_timeout
         )
+        tasks = client.annotated_tasks(project)
         return ProjectData(
             client.label_config(project),
-            client.annotated_tasks(project),
+            tasks,
             "label-studio-api",
-            client.predictions(project),
+            unlabelled=unannotated(client, project, tasks) if settings.semi_supervised else [],
+            predictions=client.predictions(project),
         )
     label_config = ProjectConfigs(redis).get(project)
     if not label_config:
@@ -43,3 +45,14 @@ def load_project_data(settings: Settings, redis: Redis, project: int) -> Project
             "LABEL_STUDIO_API_KEY"
         )
     return ProjectData(label_config, WebhookAnnotations(redis).tasks(project), "webhooks")
+
+
+def unannotated(client: LabelStudioClient, project: int, annotated: list[dict]) -> list[dict]:
+    """The project's tasks that the export of annotated ones does not hold (id and data):
+    what a semi-supervised run may pseudo-label."""
+    seen = {task.get("id") for task in annotated}
+    return [
+        {"id": task["id"], "data": task.get("data") or {}}
+        for task in client.tasks(project)
+        if task.get("id") not in seen
+    ]
