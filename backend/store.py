@@ -24,7 +24,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -41,17 +40,20 @@ from backend.store_files import (
     remove_unowned,
     write_atomically,
 )
-from backend.store_rules import kept_as_challenger, protected
+from backend.store_rules import (
+    VERSION_PATTERN,
+    kept_as_challenger,
+    number,
+    protected,
+    version_statuses,
+)
 from backend.version_record import VersionRecord
 
 UNTRAINED = "untrained"
 STAGING_PREFIX = ".staging-"
 VERSION_FILE = "version.json"
-VERSION_PATTERN = re.compile(r"^v(\d+)-\d{8}T\d{6}$")
 HISTORY_FILE = "history.json"
 QUALITY_FILE = "quality.json"
-CURRENT, REJECTED, ROLLED_BACK, SUPERSEDED = "current", "rejected", "rolled_back", "superseded"
-
 
 MAX_ID_DIGITS = 18  # a 64-bit database id; longer names make file names too long
 
@@ -253,29 +255,10 @@ class ModelStore:
         except FileNotFoundError:
             return None
 
-    def version_agreement(self, project: int, version: str) -> dict:
-        """Per control, what annotators did with the version's predictions, as the newest
-        quality report measured it (empty before one, or for a version never used)."""
-        return agreement_of_version((self.read_quality(project) or {}).get("agreement"), version)
-
     def statuses(self, project: int) -> dict[str, str]:
-        """current, rejected, rolled_back (replaced by activating an older version) or
-        superseded (replaced by a newer one), for every version in the store."""
-        current = self.current_version(project)
-        status = {}
-        for entry in self.history(project):
-            version, replaced = entry["version"], entry.get("replaced")
-            if entry["event"] == "rejected":
-                status[version] = REJECTED
-            elif replaced and entry["event"] == "activated" and number(replaced) > number(version):
-                status[replaced] = ROLLED_BACK
-            elif replaced:
-                status.setdefault(replaced, SUPERSEDED)
+        """Every stored version's status (store_rules.version_statuses)."""
         names = self.versions(project)
-        result = {name: status.get(name, SUPERSEDED) for name in names}
-        if current:
-            result[current] = CURRENT
-        return result
+        return version_statuses(self.history(project), names, self.current_version(project))
 
     @contextmanager
     def lock(self, project: int) -> Iterator[None]:
@@ -304,12 +287,6 @@ def agreement_of_version(agreement: dict | None, version: str) -> dict:
         for name, entry in controls.items()
         if version in entry.get("versions", {})
     }
-
-
-def number(version: str) -> int:
-    """The running number of a version name: v12-20261122T101500 -> 12."""
-    match = VERSION_PATTERN.match(version)
-    return int(match.group(1)) if match else 0
 
 
 class UnknownVersion(NotFound):

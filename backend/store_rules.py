@@ -1,12 +1,34 @@
-"""What the model store decides on its own: which versions pruning keeps, and what becomes
-of a run whose champion stopped being current while it trained."""
+"""What the model store decides on its own: each version's status, which versions pruning
+keeps, and what becomes of a run whose champion stopped being current while it trained."""
 
 from __future__ import annotations
+
+import re
 
 from backend.version_record import Decision, VersionRecord
 
 EVER_CURRENT_KEPT = 3  # the current version and the two that were current before it
 RUN_EVENTS = ("published", "rejected")  # one per run
+VERSION_PATTERN = re.compile(r"^v(\d+)-\d{8}T\d{6}$")
+CURRENT, REJECTED, ROLLED_BACK, SUPERSEDED = "current", "rejected", "rolled_back", "superseded"
+
+
+def version_statuses(history: list[dict], names: list[str], current: str | None) -> dict[str, str]:
+    """current, rejected, rolled_back (replaced by activating an older version) or
+    superseded (replaced by a newer one), for each of `names`, from the project's history."""
+    status = {}
+    for entry in history:
+        version, replaced = entry["version"], entry.get("replaced")
+        if entry["event"] == "rejected":
+            status[version] = REJECTED
+        elif replaced and entry["event"] == "activated" and number(replaced) > number(version):
+            status[replaced] = ROLLED_BACK
+        elif replaced:
+            status.setdefault(replaced, SUPERSEDED)
+    result = {name: status.get(name, SUPERSEDED) for name in names}
+    if current:
+        result[current] = CURRENT
+    return result
 
 
 def protected(history: list[dict], current: str | None, keep: int) -> set[str]:
@@ -52,3 +74,9 @@ def kept_as_challenger(project: int, record: VersionRecord, current: str | None)
         judged.compared_tasks,
         extra,
     )
+
+
+def number(version: str) -> int:
+    """The running number of a version name: v12-20261122T101500 -> 12."""
+    match = VERSION_PATTERN.match(version)
+    return int(match.group(1)) if match else 0

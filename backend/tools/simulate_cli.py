@@ -19,7 +19,7 @@ from backend.tools.learning_curve import (
 )
 from backend.tools.replay import ORDERINGS, SimulationError
 from backend.tools.simulate import simulate
-from backend.tools.summary import format_curves, quality_lines
+from backend.tools.summary import format_curves, format_gate, quality_lines
 from model.errors import ModelError
 
 DESCRIPTION = (
@@ -81,21 +81,6 @@ def progress_line(row: dict) -> str:
         f"{row['ordering']} seed {row['seed']} round {row['round']}: {row['labels']} labels"
         f"{wrong}, {row['control']} {scored}{took}, {row['start']['mode']} start, {outcome(row)}"
     )
-
-
-def format_gate(result: dict) -> str:
-    """One line per replay: what the gate served."""
-    lines = []
-    for replay in result["gate"]:
-        newest = replay["newest_served_after_100"]
-        lines.append(
-            f"{replay['ordering']} seed {replay['seed']} {replay['control']}: served at most "
-            f"{replay['largest_drop_below_best']:.3f} below the best version so far; the newest "
-            f"served in {'-' if newest is None else f'{newest:.0%}'} of the honest rounds after "
-            f"100 labels; {replay['poisoned_rejected']} of {replay['poisoned_rounds']} poisoned "
-            "rounds rejected"
-        )
-    return "\n".join(lines)
 
 
 def print_progress(row: dict) -> None:

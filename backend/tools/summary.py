@@ -56,6 +56,21 @@ def share(count: int, total: int) -> float | None:
     return round(count / total, 4) if total else None
 
 
+def format_gate(result: dict) -> str:
+    """One line per replay: what the gate served."""
+    lines = []
+    for replay in result["gate"]:
+        newest = replay["newest_served_after_100"]
+        lines.append(
+            f"{replay['ordering']} seed {replay['seed']} {replay['control']}: served at most "
+            f"{replay['largest_drop_below_best']:.3f} below the best version so far; the newest "
+            f"served in {'-' if newest is None else f'{newest:.0%}'} of the honest rounds after "
+            f"100 labels; {replay['poisoned_rejected']} of {replay['poisoned_rounds']} poisoned "
+            "rounds rejected"
+        )
+    return "\n".join(lines)
+
+
 REFERENCE = "random"
 
 
