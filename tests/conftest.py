@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -18,7 +19,12 @@ from backend.settings import Settings
 from backend.tools.serve_process import ServeProcess
 from backend.web.app import create_app
 from model.runtime import configure_threads
-from tests.label_studio_server import LabelStudioServer, ensure_label_studio_venv
+from tests.label_studio_server import (
+    LabelStudioClient,
+    LabelStudioServer,
+    TokenKind,
+    ensure_label_studio_venv,
+)
 from tests.texts import corpus
 from tests.tiny_bert import build_tiny_bert
 
@@ -152,3 +158,49 @@ class Serve(ServeProcess):
     def __init__(self, env: dict[str, str], log: Path) -> None:
         super().__init__(child_env(env), log, start_timeout=60)
         self.children = psutil.Process(self.process.pid).children(recursive=True)
+
+
+# Runs that annotation events would start on their own (at 10 annotated tasks, then every
+# 10 changes) are left out: the scenarios annotate, then press Start training.
+ONLY_START_TRAINING = {"TRAIN_MIN_ANNOTATIONS": "100000", "TRAIN_EVERY_CHANGES": "100000"}
+
+
+@dataclass
+class StudioBackend:
+    """`lsbert serve` in API mode next to the session's Label Studio, and a client of it."""
+
+    client: LabelStudioClient
+    serve: Serve
+    env: dict[str, str]
+
+    @property
+    def models(self) -> Path:
+        return Path(self.env["MODEL_DIR"])
+
+
+@pytest.fixture
+def studio_backend(
+    label_studio: LabelStudioServer, tmp_path: Path
+) -> Iterator[Callable[..., StudioBackend]]:
+    """The end-to-end set-up, as a team runs it: `start(key, **settings)` starts `lsbert
+    serve` (embedded Redis, API mode with the "pat" or "legacy" key, the settings given);
+    every backend started is stopped after the test."""
+    started: list[Serve] = []
+
+    def start(key: TokenKind = "pat", **settings: str) -> StudioBackend:
+        token = label_studio.legacy_token if key == "legacy" else label_studio.personal_access_token
+        env = {
+            "MODEL_DIR": str(tmp_path / "models"),
+            **settings,
+            "LABEL_STUDIO_URL": label_studio.base_url,
+            "LABEL_STUDIO_API_KEY": token,
+            "REDIS_URL": "",
+            "EMBEDDED_REDIS_DIR": str(tmp_path / "redis"),
+        }
+        serve = Serve(env, tmp_path / "serve.log")
+        started.append(serve)
+        return StudioBackend(label_studio.client(key), serve, env)
+
+    yield start
+    for serve in started:
+        serve.stop()

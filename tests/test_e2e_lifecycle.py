@@ -7,20 +7,19 @@ an honest round is warm-started and serves. `/versions` explains every step."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 import requests
 
-from tests.conftest import SENTIMENT_CONFIG, Serve, wait_for
-from tests.label_studio_server import LabelStudioClient, LabelStudioServer
+from tests.conftest import ONLY_START_TRAINING, SENTIMENT_CONFIG, Serve, StudioBackend, wait_for
+from tests.label_studio_server import LabelStudioClient
 from tests.studio_flow import (
     import_texts,
     sentiment,
     version_record,
     wait_for_version_trained_on,
 )
-from tests.test_e2e_label_studio import ONLY_START_TRAINING, backend_env
 from tests.texts import sample, sst2
 
 pytestmark = pytest.mark.slow
@@ -46,80 +45,73 @@ def served_by_label_studio(client: LabelStudioClient, backend: int) -> str:
 
 
 def test_poisoned_round_is_rejected_and_an_honest_warm_round_accepted(
-    label_studio: LabelStudioServer, tmp_path: Path
+    studio_backend: Callable[..., StudioBackend],
 ) -> None:
     rows = sample(sst2("train"), 300, seed=404)
-    client = label_studio.client("pat")
-    env = backend_env(
-        label_studio, label_studio.personal_access_token, tmp_path, **ONLY_START_TRAINING
-    )
-    serve = Serve(env, tmp_path / "serve.log")
-    models = Path(env["MODEL_DIR"])
-    try:
-        project = client.create_project("lifecycle e2e", SENTIMENT_CONFIG)["id"]
-        ids = import_texts(client, project, [text for text, _ in rows])
-        backend = client.connect_ml_backend(project, serve.url, title="lsbert")["id"]
-        first_round, second_round = rows[:100], rows[100:150]
-        annotation = {
-            text: client.create_annotation(ids[text], sentiment(label))["id"]
-            for text, label in first_round
-        }
-        pressed = time.monotonic()
+    backend_run = studio_backend(**ONLY_START_TRAINING)
+    client, serve, models = backend_run.client, backend_run.serve, backend_run.models
+    project = client.create_project("lifecycle e2e", SENTIMENT_CONFIG)["id"]
+    ids = import_texts(client, project, [text for text, _ in rows])
+    backend = client.connect_ml_backend(project, serve.url, title="lsbert")["id"]
+    first_round, second_round = rows[:100], rows[100:150]
+    annotation = {
+        text: client.create_annotation(ids[text], sentiment(label))["id"]
+        for text, label in first_round
+    }
+    pressed = time.monotonic()
+    client.train(backend)
+    good = wait_for_version_trained_on(models, project, 100, 600, serve.log)
+    full_seconds = time.monotonic() - pressed
+    assert served_by_label_studio(client, backend) == good["version"]
+
+    held_out = set(good["controls"][0]["held_out"]["task_ids"])
+    poisoned = first_round[:50]  # by import order: held-out tasks among them
+    assert {ids[text] for text, _ in poisoned} & held_out
+    for text, label in poisoned:
+        client.update_annotation(annotation[text], sentiment(FLIP[label]))
+    for known in (1, 2):  # the first poisoned challenger is turned away, and the next
         client.train(backend)
-        good = wait_for_version_trained_on(models, project, 100, 600, serve.log)
-        full_seconds = time.monotonic() - pressed
+        rejected = wait_for_new_version(serve, project, known, 600)
+        assert rejected["status"] == "rejected" and rejected["accepted"] is False
+        decision = rejected["controls"][0]["decision"]
+        evidence = decision["evidence"]
+        assert decision["rule"] == "at-least-as-good"  # not a superset: labels changed
+        assert "the labels of" in rejected["reason"] and "changed" in rejected["reason"]
+        assert "relabelled since the current version was judged" in rejected["reason"]
+        assert evidence["changed_held_out_tasks"]  # said which, and left them out
+        assert set(evidence["changed_held_out_tasks"]) <= held_out
         assert served_by_label_studio(client, backend) == good["version"]
+        assert project_versions(serve, project)["current"] == good["version"]
 
-        held_out = set(good["controls"][0]["held_out"]["task_ids"])
-        poisoned = first_round[:50]  # by import order: held-out tasks among them
-        assert {ids[text] for text, _ in poisoned} & held_out
-        for text, label in poisoned:
-            client.update_annotation(annotation[text], sentiment(FLIP[label]))
-        for known in (1, 2):  # the first poisoned challenger is turned away, and the next
-            client.train(backend)
-            rejected = wait_for_new_version(serve, project, known, 600)
-            assert rejected["status"] == "rejected" and rejected["accepted"] is False
-            decision = rejected["controls"][0]["decision"]
-            evidence = decision["evidence"]
-            assert decision["rule"] == "at-least-as-good"  # not a superset: labels changed
-            assert "the labels of" in rejected["reason"] and "changed" in rejected["reason"]
-            assert "relabelled since the current version was judged" in rejected["reason"]
-            assert evidence["changed_held_out_tasks"]  # said which, and left them out
-            assert set(evidence["changed_held_out_tasks"]) <= held_out
-            assert served_by_label_studio(client, backend) == good["version"]
-            assert project_versions(serve, project)["current"] == good["version"]
+    for text, label in poisoned:
+        client.update_annotation(annotation[text], sentiment(label))
+    for text, label in second_round:
+        client.create_annotation(ids[text], sentiment(label))
+    pressed = time.monotonic()
+    client.train(backend)
+    honest = wait_for_new_version(serve, project, 3, 600)
+    honest_seconds = time.monotonic() - pressed
+    assert honest["status"] == "current" and honest["accepted"] is True, honest["reason"]
+    control = honest["controls"][0]
+    # after two warm-started challengers in a row were turned away, a fresh start
+    assert control["start"] == "full" and "were rejected" in control["start_reason"]
+    assert control["training_annotations"] + control["held_out_tasks"] == 150
+    assert served_by_label_studio(client, backend) == honest["version"]
+    # it also learnt from the project's 150 unannotated tasks, read from Label Studio:
+    # the version it started from pseudo-labelled them
+    pseudo = version_record(models, project, honest["version"])["controls"][0]["unlabelled"]
+    assert pseudo["teacher"] == good["version"] and pseudo["pool"] == len(rows) - 150
+    assert 0 < pseudo["used"] <= pseudo["above_threshold"] <= pseudo["pool"], pseudo
+    assert sum(pseudo["label_counts"].values()) == pseudo["used"]
 
-        for text, label in poisoned:
-            client.update_annotation(annotation[text], sentiment(label))
-        for text, label in second_round:
-            client.create_annotation(ids[text], sentiment(label))
-        pressed = time.monotonic()
-        client.train(backend)
-        honest = wait_for_new_version(serve, project, 3, 600)
-        honest_seconds = time.monotonic() - pressed
-        assert honest["status"] == "current" and honest["accepted"] is True, honest["reason"]
-        control = honest["controls"][0]
-        # after two warm-started challengers in a row were turned away, a fresh start
-        assert control["start"] == "full" and "were rejected" in control["start_reason"]
-        assert control["training_annotations"] + control["held_out_tasks"] == 150
-        assert served_by_label_studio(client, backend) == honest["version"]
-        # it also learnt from the project's 150 unannotated tasks, read from Label Studio:
-        # the version it started from pseudo-labelled them
-        pseudo = version_record(models, project, honest["version"])["controls"][0]["unlabelled"]
-        assert pseudo["teacher"] == good["version"] and pseudo["pool"] == len(rows) - 150
-        assert 0 < pseudo["used"] <= pseudo["above_threshold"] <= pseudo["pool"], pseudo
-        assert sum(pseudo["label_counts"].values()) == pseudo["used"]
-
-        figures = [
-            f"{d['version']} {d['status']}: {c['start']} start, {c['training_annotations']} "
-            f"trained, {c['metric']} {c['value']} on {c['held_out_tasks']} held out, "
-            f"{d['training_seconds']} s; {d['reason']}"
-            for d in project_versions(serve, project)["details"]
-            for c in d["controls"]
-        ]
-        print(
-            f"\nlifecycle e2e: full run served {full_seconds:.1f} s after Start training, "
-            f"honest run {honest_seconds:.1f} s\n" + "\n".join(figures)
-        )
-    finally:
-        serve.stop()
+    figures = [
+        f"{d['version']} {d['status']}: {c['start']} start, {c['training_annotations']} "
+        f"trained, {c['metric']} {c['value']} on {c['held_out_tasks']} held out, "
+        f"{d['training_seconds']} s; {d['reason']}"
+        for d in project_versions(serve, project)["details"]
+        for c in d["controls"]
+    ]
+    print(
+        f"\nlifecycle e2e: full run served {full_seconds:.1f} s after Start training, "
+        f"honest run {honest_seconds:.1f} s\n" + "\n".join(figures)
+    )

@@ -11,14 +11,21 @@ import json
 import os
 import signal
 from collections import Counter
+from collections.abc import Callable
 from itertools import pairwise
-from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.conftest import REPO, SENTIMENT_CONFIG, Serve, wait_for
-from tests.label_studio_server import LabelStudioClient, LabelStudioServer, choices_result
+from tests.conftest import (
+    ONLY_START_TRAINING,
+    REPO,
+    SENTIMENT_CONFIG,
+    Serve,
+    StudioBackend,
+    wait_for,
+)
+from tests.label_studio_server import LabelStudioClient, choices_result
 from tests.studio_flow import sentiment
 from tests.texts import synthetic_product_reviews, synthetic_reviews
 
@@ -28,17 +35,12 @@ ANNOTATED = 20
 
 
 @pytest.fixture
-def push_env(env: dict[str, str], label_studio: LabelStudioServer, tmp_path: Path) -> dict:
-    """lsbert serve on the tiny BERT in API mode: runs start with Start training only;
-    pushes of 50 tasks a batch, slow enough to kill one halfway."""
+def push_env(env: dict[str, str]) -> dict:
+    """Settings of lsbert serve on the tiny BERT in API mode: runs start with Start training
+    only; pushes of 50 tasks a batch, slow enough to kill one halfway."""
     return {
         **env,
-        "LABEL_STUDIO_URL": label_studio.base_url,
-        "LABEL_STUDIO_API_KEY": label_studio.personal_access_token,
-        "REDIS_URL": "",
-        "EMBEDDED_REDIS_DIR": str(tmp_path / "redis"),
-        "TRAIN_MIN_ANNOTATIONS": "100000",
-        "TRAIN_EVERY_CHANGES": "100000",
+        **ONLY_START_TRAINING,
         "GATE_TOLERANCE": "1",  # every run serves: versions change, which is the subject
         "PUSH_BATCH_SIZE": "50",
         "PUSH_UNCERTAINTY_SAMPLING": "true",
@@ -130,78 +132,75 @@ def worker_process(serve: Serve) -> psutil.Process:
 
 
 def test_every_served_version_reaches_every_task_and_orders_the_work(
-    label_studio: LabelStudioServer, push_env: dict, tmp_path: Path
+    studio_backend: Callable[..., StudioBackend], push_env: dict
 ) -> None:
-    client = label_studio.client("pat")
     rows = synthetic_reviews(TASKS, seed=3)
-    serve = Serve(push_env, tmp_path / "serve.log")
-    try:
-        project = client.create_project("pushed predictions", SENTIMENT_CONFIG)["id"]
-        client.import_tasks(project, [{"text": text} for text, _ in rows])
-        tasks = sorted(client.list_tasks(project), key=lambda t: t["id"])
-        ids = {t["id"] for t in tasks}
-        labels = {t["id"]: label for t, (_, label) in zip(tasks, rows, strict=True)}
-        backend = client.connect_ml_backend(project, serve.url, title="lsbert")["id"]
-        for task in tasks[:ANNOTATED]:
-            client.create_annotation(task["id"], sentiment(labels[task["id"]]))
+    backend_run = studio_backend(**push_env)
+    client, serve = backend_run.client, backend_run.serve
+    project = client.create_project("pushed predictions", SENTIMENT_CONFIG)["id"]
+    client.import_tasks(project, [{"text": text} for text, _ in rows])
+    tasks = sorted(client.list_tasks(project), key=lambda t: t["id"])
+    ids = {t["id"] for t in tasks}
+    labels = {t["id"]: label for t, (_, label) in zip(tasks, rows, strict=True)}
+    backend = client.connect_ml_backend(project, serve.url, title="lsbert")["id"]
+    for task in tasks[:ANNOTATED]:
+        client.create_annotation(task["id"], sentiment(labels[task["id"]]))
 
-        # the first version: pushed to every task, the project uses it, sampling set once
-        first = new_version(serve, client, backend, project)
-        job = last_push(serve, project, first)
-        assert job["status"] == "finished" and job["outcome"] == "pushed", job
-        assert job["push"]["tasks"] == job["push"]["stored"] == TASKS
-        assert job["push"]["missing"] == job["push"]["invalid"] == 0
-        assert_one_prediction_per_task(client, project, first, ids)
-        settings = client.get_project(project)
-        assert (settings["model_version"], settings["sampling"]) == (first, "Uncertainty sampling")
+    # the first version: pushed to every task, the project uses it, sampling set once
+    first = new_version(serve, client, backend, project)
+    job = last_push(serve, project, first)
+    assert job["status"] == "finished" and job["outcome"] == "pushed", job
+    assert job["push"]["tasks"] == job["push"]["stored"] == TASKS
+    assert job["push"]["missing"] == job["push"]["invalid"] == 0
+    assert_one_prediction_per_task(client, project, first, ids)
+    settings = client.get_project(project)
+    assert (settings["model_version"], settings["sampling"]) == (first, "Uncertainty sampling")
 
-        # the Data Manager's Prediction score column: filled for every task, sorted by it
-        scores = {p["task"]: p["score"] for p in client.list_predictions(project=project)}
-        column = score_column(client, project)
-        assert column == sorted(column, key=lambda pair: pair[1])
-        assert dict(column) == scores and None not in scores.values()
+    # the Data Manager's Prediction score column: filled for every task, sorted by it
+    scores = {p["task"]: p["score"] for p in client.list_predictions(project=project)}
+    column = score_column(client, project)
+    assert column == sorted(column, key=lambda pair: pair[1])
+    assert dict(column) == scores and None not in scores.values()
 
-        # the labelling stream serves the least certain unlabelled task first
-        labelled = {t["id"] for t in tasks[:ANNOTATED]}
-        served = []
-        for _ in range(5):
-            task = client.json("GET", f"/api/projects/{project}/next")
-            lowest = min(scores[i] for i in ids - labelled)
-            assert scores[task["id"]] == lowest, (task["id"], scores[task["id"]], lowest)
-            served.append(scores[task["id"]])
-            client.create_annotation(task["id"], sentiment(labels[task["id"]]))
-            labelled.add(task["id"])
-        assert served == sorted(served)
+    # the labelling stream serves the least certain unlabelled task first
+    labelled = {t["id"] for t in tasks[:ANNOTATED]}
+    served = []
+    for _ in range(5):
+        task = client.json("GET", f"/api/projects/{project}/next")
+        lowest = min(scores[i] for i in ids - labelled)
+        assert scores[task["id"]] == lowest, (task["id"], scores[task["id"]], lowest)
+        served.append(scores[task["id"]])
+        client.create_annotation(task["id"], sentiment(labels[task["id"]]))
+        labelled.add(task["id"])
+    assert served == sorted(served)
 
-        # a second version replaces the first's predictions everywhere
-        second = new_version(serve, client, backend, project)
-        assert last_push(serve, project, second)["outcome"] == "pushed"
-        assert_one_prediction_per_task(client, project, second, ids)
-        assert client.get_project(project)["model_version"] == second
+    # a second version replaces the first's predictions everywhere
+    second = new_version(serve, client, backend, project)
+    assert last_push(serve, project, second)["outcome"] == "pushed"
+    assert_one_prediction_per_task(client, project, second, ids)
+    assert client.get_project(project)["model_version"] == second
 
-        # a rollback pushes again; killed halfway, the push resumes and stores no duplicate
-        serve.post(f"/versions/{first}/activate?project={project}", {"reason": "test"})
-        killed = running_push(serve, project, first)
-        os.kill(worker_process(serve).pid, signal.SIGKILL)
-        resumed = last_push(serve, project, first, reason=f"resumes push {killed['id']}")
-        assert resumed["outcome"] == "pushed", resumed
-        assert 0 < resumed["push"]["already"] < TASKS  # it found what the killed push stored
-        assert resumed["push"]["stored"] == TASKS - resumed["push"]["already"]
-        assert serve.get(f"/jobs/{killed['id']}")["status"] == "failed"
-        assert_one_prediction_per_task(client, project, first, ids)
-        assert client.get_project(project)["model_version"] == first
+    # a rollback pushes again; killed halfway, the push resumes and stores no duplicate
+    serve.post(f"/versions/{first}/activate?project={project}", {"reason": "test"})
+    killed = running_push(serve, project, first)
+    os.kill(worker_process(serve).pid, signal.SIGKILL)
+    resumed = last_push(serve, project, first, reason=f"resumes push {killed['id']}")
+    assert resumed["outcome"] == "pushed", resumed
+    assert 0 < resumed["push"]["already"] < TASKS  # it found what the killed push stored
+    assert resumed["push"]["stored"] == TASKS - resumed["push"]["already"]
+    assert serve.get(f"/jobs/{killed['id']}")["status"] == "failed"
+    assert_one_prediction_per_task(client, project, first, ids)
+    assert client.get_project(project)["model_version"] == first
 
-        # a newer version cancels the push still running for an older one
-        serve.post(f"/versions/{second}/activate?project={project}", {})
-        running_push(serve, project, second)
-        serve.post(f"/versions/{first}/activate?project={project}", {})
-        stopped = last_push(serve, project, second)
-        assert stopped["outcome"] == "canceled" and first in stopped["detail"], stopped
-        settled = last_push(serve, project, first)
-        assert settled["outcome"] == "pushed" and settled["push"]["stored"] == 0, settled
-        assert_one_prediction_per_task(client, project, first, ids)
-    finally:
-        serve.stop()
+    # a newer version cancels the push still running for an older one
+    serve.post(f"/versions/{second}/activate?project={project}", {})
+    running_push(serve, project, second)
+    serve.post(f"/versions/{first}/activate?project={project}", {})
+    stopped = last_push(serve, project, second)
+    assert stopped["outcome"] == "canceled" and first in stopped["detail"], stopped
+    settled = last_push(serve, project, first)
+    assert settled["outcome"] == "pushed" and settled["push"]["stored"] == 0, settled
+    assert_one_prediction_per_task(client, project, first, ids)
 
 
 MIXED_CONFIG = (REPO / "label_config" / "sentiment_and_entities.xml").read_text()
@@ -225,65 +224,59 @@ def annotation(text: str, spans: list, mood: str) -> list[dict]:
 
 
 def test_spans_are_pushed_and_an_interactive_region_brings_its_other_mentions(
-    label_studio: LabelStudioServer, push_env: dict, tmp_path: Path
+    studio_backend: Callable[..., StudioBackend], push_env: dict
 ) -> None:
-    client = label_studio.client("pat")
     rows = synthetic_product_reviews(40, seed=5)
-    env = {**push_env, "PUSH_MARGIN_FIELD": "lsbert_margin", "TRAIN_SPAN_EPOCHS": "30"}
-    serve = Serve(env, tmp_path / "serve.log")
-    try:
-        project = client.create_project("interactive spans", MIXED_CONFIG)["id"]
-        client.import_tasks(
-            project, [{"text": text} for text, _, _ in rows] + [{"text": LONG_REVIEW}]
-        )
-        tasks = sorted(client.list_tasks(project), key=lambda t: t["id"])
-        backend = client.connect_ml_backend(project, serve.url, title="lsbert", is_interactive=True)
-        for task, (text, spans, mood) in zip(tasks[:30], rows, strict=False):
-            client.create_annotation(task["id"], annotation(text, spans, mood))
-        version = new_version(serve, client, backend["id"], project)
+    backend_run = studio_backend(
+        **push_env, PUSH_MARGIN_FIELD="lsbert_margin", TRAIN_SPAN_EPOCHS="30"
+    )
+    client, serve = backend_run.client, backend_run.serve
+    project = client.create_project("interactive spans", MIXED_CONFIG)["id"]
+    client.import_tasks(project, [{"text": text} for text, _, _ in rows] + [{"text": LONG_REVIEW}])
+    tasks = sorted(client.list_tasks(project), key=lambda t: t["id"])
+    backend = client.connect_ml_backend(project, serve.url, title="lsbert", is_interactive=True)
+    for task, (text, spans, mood) in zip(tasks[:30], rows, strict=False):
+        client.create_annotation(task["id"], annotation(text, spans, mood))
+    version = new_version(serve, client, backend["id"], project)
 
-        # every task holds the version's spans and choice, stored with exact offsets
-        pushed = last_push(serve, project, version)
-        assert pushed["outcome"] == "pushed" and pushed["push"]["stored"] == len(tasks), pushed
-        by_task = {p["task"]: p for p in client.list_predictions(project=project)}
-        texts = {t["id"]: t["data"]["text"] for t in tasks}
-        assert set(by_task) == set(texts)
-        for task_id, prediction in by_task.items():
-            for region in prediction["result"]:
-                if region["type"] == "labels":
-                    value = region["value"]
-                    assert texts[task_id][value["start"] : value["end"]] == value["text"]
-        # each task's margin is a data column, beside its untouched text
-        for task in client.list_tasks(project):
-            assert task["data"]["text"] == texts[task["id"]]
-            assert 0 <= task["data"]["lsbert_margin"] <= 1
+    # every task holds the version's spans and choice, stored with exact offsets
+    pushed = last_push(serve, project, version)
+    assert pushed["outcome"] == "pushed" and pushed["push"]["stored"] == len(tasks), pushed
+    by_task = {p["task"]: p for p in client.list_predictions(project=project)}
+    texts = {t["id"]: t["data"]["text"] for t in tasks}
+    assert set(by_task) == set(texts)
+    for task_id, prediction in by_task.items():
+        for region in prediction["result"]:
+            if region["type"] == "labels":
+                value = region["value"]
+                assert texts[task_id][value["start"] : value["end"]] == value["text"]
+    # each task's margin is a data column, beside its untouched text
+    for task in client.list_tasks(project):
+        assert task["data"]["text"] == texts[task["id"]]
+        assert 0 <= task["data"]["lsbert_margin"] <= 1
 
-        # the annotator draws "Zorbo" once: Label Studio asks /predict with the region
-        long_task = tasks[-1]["id"]
-        drawn = {
-            "id": "drawn1",
-            "from_name": "entities",
-            "to_name": "text",
-            "type": "labels",
-            "origin": "manual",
-            "value": {"start": 0, "end": 5, "text": "Zorbo", "labels": ["BRAND"]},
-        }
-        answer = client.json(
-            "POST",
-            f"/api/ml/{backend['id']}/interactive-annotating",
-            json={"task": long_task, "context": {"result": [drawn]}},
-        )
-        suggested = answer["data"]["result"]
-        found = {
-            (r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in suggested
-        }
-        others = [i for i in range(1, len(LONG_REVIEW)) if LONG_REVIEW.startswith("Zorbo", i)]
-        mentions = {(i, i + 5, "BRAND") for i in others if LONG_REVIEW[i + 5] != "L"}
-        assert len(mentions) == 3 and mentions <= found, suggested
-        spans = sorted((r["value"]["start"], r["value"]["end"]) for r in suggested)
-        assert spans[0][0] >= 5  # nothing returned on or across the drawn region
-        assert all(a[1] <= b[0] for a, b in pairwise(spans))  # nor two overlapping
-        assert all(r["value"]["text"] == LONG_REVIEW[s:e] for r, (s, e) in zip(
-            sorted(suggested, key=lambda r: r["value"]["start"]), spans, strict=True))  # fmt: skip
-    finally:
-        serve.stop()
+    # the annotator draws "Zorbo" once: Label Studio asks /predict with the region
+    long_task = tasks[-1]["id"]
+    drawn = {
+        "id": "drawn1",
+        "from_name": "entities",
+        "to_name": "text",
+        "type": "labels",
+        "origin": "manual",
+        "value": {"start": 0, "end": 5, "text": "Zorbo", "labels": ["BRAND"]},
+    }
+    answer = client.json(
+        "POST",
+        f"/api/ml/{backend['id']}/interactive-annotating",
+        json={"task": long_task, "context": {"result": [drawn]}},
+    )
+    suggested = answer["data"]["result"]
+    found = {(r["value"]["start"], r["value"]["end"], r["value"]["labels"][0]) for r in suggested}
+    others = [i for i in range(1, len(LONG_REVIEW)) if LONG_REVIEW.startswith("Zorbo", i)]
+    mentions = {(i, i + 5, "BRAND") for i in others if LONG_REVIEW[i + 5] != "L"}
+    assert len(mentions) == 3 and mentions <= found, suggested
+    spans = sorted((r["value"]["start"], r["value"]["end"]) for r in suggested)
+    assert spans[0][0] >= 5  # nothing returned on or across the drawn region
+    assert all(a[1] <= b[0] for a, b in pairwise(spans))  # nor two overlapping
+    assert all(r["value"]["text"] == LONG_REVIEW[s:e] for r, (s, e) in zip(
+        sorted(suggested, key=lambda r: r["value"]["start"]), spans, strict=True))  # fmt: skip

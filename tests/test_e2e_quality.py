@@ -13,15 +13,14 @@ changed but for the one documented key.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import SENTIMENT_CONFIG, Serve, wait_for
-from tests.label_studio_server import LabelStudioServer
+from tests.conftest import ONLY_START_TRAINING, SENTIMENT_CONFIG, StudioBackend, wait_for
 from tests.studio_flow import import_texts, sentiment, wait_for_version_trained_on
-from tests.test_e2e_label_studio import ONLY_START_TRAINING, backend_env
 from tests.texts import synthetic_reviews
 
 pytestmark = pytest.mark.slow
@@ -59,15 +58,11 @@ def expected_outcomes(export: list[dict], predictions: dict[int, dict]) -> dict[
 
 
 def test_agreement_suspects_and_the_label_studio_view(
-    label_studio: LabelStudioServer, tiny_model: Path, tmp_path: Path
+    studio_backend: Callable[..., StudioBackend], tiny_model: Path
 ) -> None:
     rows = synthetic_reviews(90, seed=11)
     truth = dict(rows)
-    client = label_studio.client("pat")
-    env = backend_env(
-        label_studio,
-        label_studio.personal_access_token,
-        tmp_path,
+    backend_run = studio_backend(
         **ONLY_START_TRAINING,
         BASE_MODEL=str(tiny_model),
         TRAIN_EPOCHS="15",
@@ -78,113 +73,107 @@ def test_agreement_suspects_and_the_label_studio_view(
         WORKER_TORCH_THREADS="1",
         WEB_TORCH_THREADS="1",
     )
-    serve = Serve(env, tmp_path / "serve.log")
-    models = Path(env["MODEL_DIR"])
-    try:
-        project = client.create_project("quality e2e", SENTIMENT_CONFIG)["id"]
-        ids = import_texts(client, project, [text for text, _ in rows])
-        imported = {t["id"]: t["data"] for t in client.list_tasks(project)}
-        backend = client.connect_ml_backend(project, serve.url, title="lsbert")["id"]
-        second = client.json(
-            "POST",
-            "/api/users/",
-            json={"email": "second@example.com", "username": "second", "password": "second-pass-1"},
-        )["id"]
-        # the first annotator got one wrong that the second puts right (the newest counts)
-        for text, label in rows[:50]:
-            client.create_annotation(
-                ids[text], sentiment(FLIP[label] if text == rows[0][0] else label)
-            )
-        client.train(backend)
-        first = wait_for_version_trained_on(models, project, 50, 300, serve.log)["version"]
+    client, serve, models = backend_run.client, backend_run.serve, backend_run.models
+    project = client.create_project("quality e2e", SENTIMENT_CONFIG)["id"]
+    ids = import_texts(client, project, [text for text, _ in rows])
+    imported = {t["id"]: t["data"] for t in client.list_tasks(project)}
+    backend = client.connect_ml_backend(project, serve.url, title="lsbert")["id"]
+    second = client.json(
+        "POST",
+        "/api/users/",
+        json={"email": "second@example.com", "username": "second", "password": "second-pass-1"},
+    )["id"]
+    # the first annotator got one wrong that the second puts right (the newest counts)
+    for text, label in rows[:50]:
+        client.create_annotation(ids[text], sentiment(FLIP[label] if text == rows[0][0] else label))
+    client.train(backend)
+    first = wait_for_version_trained_on(models, project, 50, 300, serve.log)["version"]
 
-        client.retrieve_predictions(project)
-        shown = {
-            p["task"]: p
-            for p in client.list_predictions(project=project)
-            if p["model_version"] == first
-        }
-        wrong: list[int] = []
-        for number, (text, label) in enumerate(rows[50:80]):
-            task, prediction = ids[text], shown[ids[text]]
-            suggested = prediction["result"][0]["value"]["choices"][0]
-            if suggested != label:  # the model was wrong: put right, by editing or anew
-                origin = "prediction-changed" if number % 2 else "manual"
-                client.create_annotation(task, **made_from(label, origin, prediction))
-            elif len(wrong) < 4:  # a right prediction changed to a wrong label
-                origin = "prediction-changed" if len(wrong) % 2 else "manual"
-                client.create_annotation(task, **made_from(FLIP[label], origin, prediction))
-                wrong.append(task)
-            else:
-                client.create_annotation(task, **made_from(label, "prediction", prediction))
-        for text, label in rows[:6]:  # a second annotator, disagreeing once
-            client.create_annotation(ids[text], sentiment(label), completed_by=second)
+    client.retrieve_predictions(project)
+    shown = {
+        p["task"]: p
+        for p in client.list_predictions(project=project)
+        if p["model_version"] == first
+    }
+    wrong: list[int] = []
+    for number, (text, label) in enumerate(rows[50:80]):
+        task, prediction = ids[text], shown[ids[text]]
+        suggested = prediction["result"][0]["value"]["choices"][0]
+        if suggested != label:  # the model was wrong: put right, by editing or anew
+            origin = "prediction-changed" if number % 2 else "manual"
+            client.create_annotation(task, **made_from(label, origin, prediction))
+        elif len(wrong) < 4:  # a right prediction changed to a wrong label
+            origin = "prediction-changed" if len(wrong) % 2 else "manual"
+            client.create_annotation(task, **made_from(FLIP[label], origin, prediction))
+            wrong.append(task)
+        else:
+            client.create_annotation(task, **made_from(label, "prediction", prediction))
+    for text, label in rows[:6]:  # a second annotator, disagreeing once
+        client.create_annotation(ids[text], sentiment(label), completed_by=second)
 
-        client.train(backend)
+    client.train(backend)
 
-        def report() -> dict | None:
-            answer = requests.get(f"{serve.url}/quality", params={"project": project}, timeout=5)
-            found = answer.json() if answer.status_code == 200 else None
-            return found if found and found["version"] != first else None
+    def report() -> dict | None:
+        answer = requests.get(f"{serve.url}/quality", params={"project": project}, timeout=5)
+        found = answer.json() if answer.status_code == 200 else None
+        return found if found and found["version"] != first else None
 
-        quality = wait_for(report, 300, interval=1, message=serve.log.read_text()[-4000:])
+    quality = wait_for(report, 300, interval=1, message=serve.log.read_text()[-4000:])
 
-        # the agreement, to the task, against the export and Label Studio's predictions
-        export = client.export(project)
-        listed = {p["id"]: p for p in client.list_predictions(project=project)}
-        expected = expected_outcomes(export, listed)
-        served = {
-            (a["task"], a["annotation"]): (a["version"], a["outcome"])
-            for a in quality["agreement"]["annotations"]
-        }
-        assert served == expected and len(served) == 30
-        counts = Counter(outcome for _, outcome in expected.values())
-        assert counts["accepted"] and counts["changed"] and counts["replaced"]
-        figures = quality["agreement"]["controls"]["sentiment"]["versions"][first]
-        assert {o: figures[o]["count"] for o in counts} == dict(counts)
-        rates = figures["precision_recall"]["per_label"]
-        finals = {t["id"]: t["annotations"][-1]["result"][0]["value"]["choices"][0] for t in export}
-        for label in ("Positive", "Negative"):
-            said = [t for (t, _) in expected if listed_choice(shown[t]) == label]
-            assert rates[label]["predicted"] == len(said)
-            assert rates[label]["hits"] == sum(finals[t] == label for t in said)
-        between = quality["agreement"]["controls"]["sentiment"]["between_annotators"]
-        assert between["tasks"] == 6 and between["pairs"] == 6
-        assert between["agreement"] == round(5 / 6, 4)
+    # the agreement, to the task, against the export and Label Studio's predictions
+    export = client.export(project)
+    listed = {p["id"]: p for p in client.list_predictions(project=project)}
+    expected = expected_outcomes(export, listed)
+    served = {
+        (a["task"], a["annotation"]): (a["version"], a["outcome"])
+        for a in quality["agreement"]["annotations"]
+    }
+    assert served == expected and len(served) == 30
+    counts = Counter(outcome for _, outcome in expected.values())
+    assert counts["accepted"] and counts["changed"] and counts["replaced"]
+    figures = quality["agreement"]["controls"]["sentiment"]["versions"][first]
+    assert {o: figures[o]["count"] for o in counts} == dict(counts)
+    rates = figures["precision_recall"]["per_label"]
+    finals = {t["id"]: t["annotations"][-1]["result"][0]["value"]["choices"][0] for t in export}
+    for label in ("Positive", "Negative"):
+        said = [t for (t, _) in expected if listed_choice(shown[t]) == label]
+        assert rates[label]["predicted"] == len(said)
+        assert rates[label]["hits"] == sum(finals[t] == label for t in said)
+    between = quality["agreement"]["controls"]["sentiment"]["between_annotators"]
+    assert between["tasks"] == 6 and between["pairs"] == 6
+    assert between["agreement"] == round(5 / 6, 4)
 
-        # the deliberately wrong labels top the queue
-        queue = [e["task"] for e in quality["suspects"]]
-        assert set(queue[: len(wrong)]) == set(wrong), quality["suspects"][:8]
-        top = quality["suspects"][0]
-        assert top["given"] == [FLIP[truth[imported[top["task"]]["text"]]]]
-        assert top["suggested"] == [truth[imported[top["task"]]["text"]]]
+    # the deliberately wrong labels top the queue
+    queue = [e["task"] for e in quality["suspects"]]
+    assert set(queue[: len(wrong)]) == set(wrong), quality["suspects"][:8]
+    top = quality["suspects"][0]
+    assert top["given"] == [FLIP[truth[imported[top["task"]]["text"]]]]
+    assert top["suggested"] == [truth[imported[top["task"]]["text"]]]
 
-        # Label Studio's tab shows the suspects, most suspect first
-        marked = quality["label_studio"]
-        views = client.json("GET", "/api/dm/views", params={"project": project})
-        view = next(v for v in views if v["data"]["title"] == "Suspect labels")
-        assert view["id"] == marked["view"]
-        in_view = client.json("GET", "/api/tasks", params={"view": view["id"], "project": project})
-        order = [t["id"] for t in in_view["tasks"]]
-        assert order == marked["tasks"] and set(order[: len(wrong)]) == set(wrong)
-        assert [t["data"][KEY] for t in in_view["tasks"]] == list(range(1, len(order) + 1))
+    # Label Studio's tab shows the suspects, most suspect first
+    marked = quality["label_studio"]
+    views = client.json("GET", "/api/dm/views", params={"project": project})
+    view = next(v for v in views if v["data"]["title"] == "Suspect labels")
+    assert view["id"] == marked["view"]
+    in_view = client.json("GET", "/api/tasks", params={"view": view["id"], "project": project})
+    order = [t["id"] for t in in_view["tasks"]]
+    assert order == marked["tasks"] and set(order[: len(wrong)]) == set(wrong)
+    assert [t["data"][KEY] for t in in_view["tasks"]] == list(range(1, len(order) + 1))
 
-        # nothing else of any task changed
-        for task in client.list_tasks(project):
-            data = dict(task["data"])
-            rank = data.pop(KEY, None)
-            assert data == imported[task["id"]]
-            assert (rank is not None) == (task["id"] in order)
-        # the marks fired no webhook: the backend heard only of what the test did
-        metrics = requests.get(f"{serve.url}/metrics", timeout=5).text
-        heard = {
-            line.split('"')[1]: float(line.split()[-1])
-            for line in metrics.splitlines()
-            if line.startswith("lsbert_webhooks_total{")
-        }
-        assert heard == {"ANNOTATION_CREATED": 86, "START_TRAINING": 2}, heard
-    finally:
-        serve.stop()
+    # nothing else of any task changed
+    for task in client.list_tasks(project):
+        data = dict(task["data"])
+        rank = data.pop(KEY, None)
+        assert data == imported[task["id"]]
+        assert (rank is not None) == (task["id"] in order)
+    # the marks fired no webhook: the backend heard only of what the test did
+    metrics = requests.get(f"{serve.url}/metrics", timeout=5).text
+    heard = {
+        line.split('"')[1]: float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("lsbert_webhooks_total{")
+    }
+    assert heard == {"ANNOTATION_CREATED": 86, "START_TRAINING": 2}, heard
 
 
 def listed_choice(prediction: dict) -> str:

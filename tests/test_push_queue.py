@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
-from rq.job import JobStatus
+from rq.job import Job, JobStatus
 
 from backend.settings import Settings
 from backend.tools.payloads import predict_body, setup_body, task
