@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flask import jsonify
 from werkzeug.serving import make_server
 
 from backend.settings import Settings
 from backend.store import ModelStore
 from backend.web import job_routes, pages
 from backend.web.app import create_app
+from backend.web.pages import quality as page_quality
 from tests.browser import LAPTOP, chromium, screenshot_on_failure, watch_errors
 from tests.test_pages import HOSTILE, crafted_versions
 
@@ -25,7 +25,7 @@ PROJECT = 7
 
 
 def quality_report(version: str) -> dict:
-    """The JSON the page expects from GET /quality?project=N (docs/page.md)."""
+    """The JSON the page's script reads from GET /projects/N/quality (docs/page.md)."""
     return {
         "project": PROJECT,
         "version": version,
@@ -83,8 +83,10 @@ def site(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[
 
     monkeypatch.setattr(pages, "list_jobs", with_push)
     monkeypatch.setattr(job_routes, "list_jobs", with_push)
+    # a report as the page's script gets it (its making from quality.json: test_pages)
+    ModelStore(settings.model_dir).write_quality(PROJECT, {"version": versions[2]})
+    monkeypatch.setattr(page_quality, "summary", lambda *args: quality_report(versions[2]))
     app = create_app(settings)
-    app.add_url_rule("/quality", "quality", lambda: jsonify(quality_report(versions[2])))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from flask import Flask, jsonify
+from flask import Flask
 
 from backend.clock import utc_now
 from backend.settings import Settings
@@ -238,12 +238,49 @@ def test_a_version_without_any_score_is_named_under_the_curve() -> None:
     assert chart.points[0].x < chart.right_edge
 
 
+# GET /quality's report (docs/quality.md), shortened: two versions annotators worked from
+QUALITY_REPORT = {
+    "version": "v3-20261122T104530",
+    "agreement": {
+        "controls": {
+            "label": {
+                "kind": "labels",
+                "versions": {
+                    "v1-20261122T101500": {
+                        "count": 10,
+                        "annotators": {"1": {"count": 10, "accepted": {"count": 8}}},
+                        "labels": {"ORG": {"count": 10, "accepted": {"count": 8}}},
+                    },
+                    "v2-20261122T102500": {
+                        "count": 20,
+                        "annotators": {
+                            "1": {"count": 10, "accepted": {"count": 7}},
+                            "2": {"count": 10, "accepted": {"count": 5}},
+                        },
+                        "labels": {"ORG": {"count": 20, "accepted": {"count": 12}}},
+                    },
+                },
+                "between_annotators": {"pairs": 5, "agreement": 0.8},
+            }
+        }
+    },
+    "suspects": [
+        {"task": 54, "control": "label", "score": 0.99, "suspect": True,
+         "given": [{"start": 0, "end": 5, "label": "ORG", "text": "Zorbo"}],
+         "suggested": [{"start": 0, "end": 5, "label": "PER", "text": "Zorbo"}]},
+        {"task": 12, "control": "label", "score": 0.04, "suspect": False,
+         "given": [], "suggested": []},
+    ],
+}  # fmt: skip
+
+
 def test_pushes_and_quality_show_only_once_their_data_exists(  # type: ignore[no-untyped-def]
     app: Flask, auth_settings: Settings, versions: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     html = page(app.test_client(), "/projects/7")
     assert 'id="pushes" data-live aria-labelledby="pushes-title" hidden' in html
-    assert 'data-src="" hidden' in html  # no /quality route: the script asks nothing
+    assert 'data-src="/projects/7/quality" hidden' in html  # shown once it answers 200
+    assert app.test_client().get("/projects/7/quality", headers=authorization()).status_code == 404
     push = {
         "id": "push-1",
         "kind": "push",
@@ -259,13 +296,28 @@ def test_pushes_and_quality_show_only_once_their_data_exists(  # type: ignore[no
         pages, "list_jobs", lambda *args: {**real(*args), "jobs": [push, *real(*args)["jobs"]]}
     )
     later = create_app(auth_settings)
-    later.add_url_rule("/quality", "quality", lambda: jsonify(suspects=[]))  # as issue 14 will
     html = page(later.test_client(), "/projects/7")
     pushes = html[html.index('id="pushes"') : html.index('id="quality"')]
     assert "hidden" not in pushes.split(">", 1)[0]
     assert 'data-job-id="push-1"' in pushes and 'max="500" value="120"' in pushes
     assert "sending v3's predictions" in pushes and "about 8 s left" in pushes
-    assert 'data-src="/quality?project=7" hidden' in html
+
+    ModelStore(auth_settings.model_dir).write_quality(7, QUALITY_REPORT)
+    answer = later.test_client().get("/projects/7/quality", headers=authorization())
+    assert answer.status_code == 200
+    shown = answer.get_json()
+    assert shown["annotators"] == [
+        {"annotator": "1", "agreement": 0.75, "tasks": 20},
+        {"annotator": "2", "agreement": 0.5, "tasks": 10},
+    ]
+    assert shown["labels"] == [
+        {"control": "label", "label": "ORG", "agreement": 0.6667, "tasks": 30}
+    ]
+    assert "agree on 80% of 5 pairs" in shown["about"]
+    assert shown["suspects"] == [  # suspects only, entities in words, linked to the task
+        {"task": 54, "control": "label", "given": ['ORG "Zorbo"'], "suggested": ['PER "Zorbo"'],
+         "score": 0.99, "url": "http://127.0.0.1:1/projects/7/data?task=54"}
+    ]  # fmt: skip
 
 
 def test_job_reasons_are_said_as_a_person_would() -> None:

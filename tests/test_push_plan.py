@@ -66,6 +66,8 @@ def test_progress_has_a_rate_and_an_eta_once_tasks_are_done() -> None:
         "done": 0,
         "total": 1000,
         "stored": 0,
+        "step": 0,
+        "total_steps": 1000,
         "rate": None,
         "eta_seconds": None,
     }

@@ -77,6 +77,9 @@ class PushProgress:
             "done": self.done,
             "total": self.total,
             "stored": self.stored,
+            # what a training job's progress calls them: the project page draws both alike
+            "step": self.done,
+            "total_steps": self.total,
             "rate": round(rate, 1) if rate is not None else None,
             "eta_seconds": round(eta, 1) if eta is not None else None,
         }

@@ -6,17 +6,21 @@ sections that light up once their data exists (pushes of predictions, label qual
 Everything is drawn on the server from the JSON routes' own functions (version_routes,
 job_routes), escaped by Jinja's autoescape, under a Content-Security-Policy that lets the
 page load only its own stylesheet and script (static/): no inline script, nothing from
-the internet. The script polls `/jobs` for progress and posts to the activation route;
-basic auth covers the pages, their static files and those routes alike (web.auth).
+the internet. The script polls `/jobs` for progress, reads `/projects/<id>/quality` (the
+worker's label quality report, in the section's words: pages.quality) and posts to the
+activation route; basic auth covers the pages, their static files and those routes alike
+(web.auth).
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, jsonify, render_template, request
 
+from backend.errors import NotFound
 from backend.training.triggers import verdict
 from backend.web.job_routes import MAX_LIMIT, list_jobs
 from backend.web.pages import data as page_data
+from backend.web.pages import quality as page_quality
 from backend.web.pages.chart import learning_curves
 from backend.web.services import services
 from backend.web.version_routes import project_ids, project_versions
@@ -34,7 +38,6 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
-QUALITY_ROUTE = "/quality"  # label quality (issue 14): its section shows once it answers 200
 PAGE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -87,12 +90,26 @@ def project_page(project: int) -> str:
         jobs=page_data.job_groups(jobs),
         signature=page_data.jobs_signature(jobs),
         job_limit=page_data.JOB_LIMIT,
-        quality_url=f"{QUALITY_ROUTE}?project={project}" if has_route(QUALITY_ROUTE) else "",
+        quality_url=f"/projects/{project}/quality",
         next_run=next_run(project, listing["current"] is not None),
         status_words=page_data.STATUS_WORDS,
         metric_words=page_data.METRIC_WORDS,
         settings=page_settings(),
     )
+
+
+@pages_blueprint.get("/projects/<int:project>/quality")
+def project_quality(project: int) -> Response:
+    """The label quality section's data; 404 before the project's first run has scored
+    its labels (the section stays hidden)."""
+    shared = services()
+    report = shared.store.read_quality(project)
+    if report is None:
+        raise NotFound(
+            f"project {project} has no label quality report yet",
+            "it is written after each training run",
+        )
+    return jsonify(page_quality.summary(report, shared.settings.label_studio_url, project))
 
 
 def next_run(project: int, has_version: bool) -> str:
@@ -112,11 +129,6 @@ def next_run(project: int, has_version: bool) -> str:
         settings.train_every_changes,
     )
     return f"at the next annotation event ({judged.reason})" if judged.train else judged.reason
-
-
-def has_route(path: str) -> bool:
-    """Whether this backend serves `path`: the page asks only routes that exist."""
-    return any(rule.rule == path for rule in current_app.url_map.iter_rules())
 
 
 def page_settings() -> dict:

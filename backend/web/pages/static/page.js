@@ -2,7 +2,7 @@
 // - the progress of running jobs moves without a reload (GET /jobs?project=N every 2 s);
 //   when a job starts, ends or queues, the page's sections are fetched again and swapped;
 // - a rollback button opens a confirmation, then POST /versions/<v>/activate?project=N;
-// - the label quality section appears once GET /quality?project=N answers 200.
+// - the label quality section appears once GET /projects/N/quality answers 200.
 // Text from the backend is set with textContent only: nothing it says becomes markup.
 "use strict";
 
@@ -189,7 +189,7 @@ function taskLink(suspect) {
 
 async function showQuality() {
   const section = document.getElementById("quality");
-  if (!section || !section.dataset.src) return; // the backend has no /quality route (yet)
+  if (!section || !section.dataset.src) return;
   let report;
   try {
     const answer = await fetch(section.dataset.src, { headers: { Accept: "application/json" }, cache: "no-store" });
