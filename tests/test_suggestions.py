@@ -147,9 +147,11 @@ class FakeTagger(SpanTagger):
     def __init__(self, rows: list[list[float]], delay: float = 0.0) -> None:
         super().__init__(None, None, SPACE, 128, 32)  # type: ignore[arg-type]
         self.rows, self.runs, self.delay = rows, 0, delay
+        self.read: list[str] = []
 
     def token_log_probs(self, texts, batch_size: int = 32) -> list[TextTokens]:  # type: ignore[no-untyped-def, override]
         self.runs += 1
+        self.read = list(texts)
         time.sleep(self.delay)
         return [word_tokens(texts[0], self.rows)]
 
@@ -170,7 +172,7 @@ def test_an_interactive_answer_holds_the_mentions_and_the_models_other_entities(
     context = {"result": [region(0, 4, text, "LOC"), {"type": "choices", "value": {}}]}
     regions = drawn_regions(context)
     assert len(regions) == 1
-    cache = TokenCache(wait=60)
+    cache = TokenCache(wait=60, max_chars=20_000)
     config = parse_label_config(PEOPLE_AND_PLACES)
     answer = suggest(task, config, loaded, regions, cache, project=1)
     found = [(r["value"]["start"], r["value"]["end"], r["value"]["labels"], "score" in r)
@@ -184,6 +186,20 @@ def test_an_interactive_answer_holds_the_mentions_and_the_models_other_entities(
     assert [r["value"]["start"] for r in untrained["result"]] == [17]
 
 
+def test_the_model_reads_no_more_of_a_text_than_predict_does() -> None:
+    """SPAN_MAX_CHARS bounds the tagger here too: past it, mentions only."""
+    text = "Rome and Ann and Rome"
+    model = FakeTagger([[0.5, 0.1, 0.1, 0.2, 0.1], SURE_OUT, [0.04, 0.9, 0.02, 0.02, 0.02]])
+    loaded = LoadedVersion("v3-20261201T000000", {"label": model})
+    task = {"id": 1, "data": {"text": text}}
+    regions = drawn_regions({"result": [region(0, 4, text, "LOC")]})
+    cache = TokenCache(wait=60, max_chars=13)
+    answer = suggest(task, parse_label_config(PEOPLE_AND_PLACES), loaded, regions, cache, 1)
+    found = [(r["value"]["start"], r["value"]["labels"], "score" in r) for r in answer["result"]]
+    assert found == [(9, ["PER"], True), (17, ["LOC"], False)]
+    assert model.read == ["Rome and Ann"]  # the first 13 characters, cut at the space
+
+
 def test_a_slow_model_leaves_the_first_answer_to_the_mentions_and_reads_on() -> None:
     """The labelling page waits for the answer: past the wait, the mentions go alone, and
     the model's entities come with the next region drawn on the task."""
@@ -192,7 +208,7 @@ def test_a_slow_model_leaves_the_first_answer_to_the_mentions_and_reads_on() -> 
     loaded = LoadedVersion("v3-20261201T000000", {"label": model})
     task = {"id": 1, "data": {"text": text}}
     regions = drawn_regions({"result": [region(0, 4, text, "LOC")]})
-    cache = TokenCache(wait=0.05)
+    cache = TokenCache(wait=0.05, max_chars=20_000)
     config = parse_label_config(PEOPLE_AND_PLACES)
     started = time.perf_counter()
     first = suggest(task, config, loaded, regions, cache, project=1)
@@ -218,7 +234,7 @@ def test_a_suggestion_for_a_1000_character_text_takes_milliseconds_once_read(
     loaded = LoadedVersion("v1-20261201T000000", {"label": model})
     task = {"id": 1, "data": {"text": text}}
     regions = drawn_regions({"result": [region(24, 29, text, "LOC")]})
-    cache = TokenCache(wait=60)
+    cache = TokenCache(wait=60, max_chars=20_000)
     config = parse_label_config(PEOPLE_AND_PLACES)
     first = suggest(task, config, loaded, regions, cache, project=1)
     started = time.perf_counter()

@@ -66,7 +66,7 @@ class Services:
                 settings, lambda count: metrics.add("lsbert_predict_texts_cut_total", count)
             ),
             slots=PredictionSlots.for_threads(settings.predict_concurrency, settings.web_threads),
-            tokens=TokenCache(settings.suggest_model_wait),
+            tokens=TokenCache(settings.suggest_model_wait, settings.span_max_chars),
         )
 
     def request_push(self, project: int, reason: str) -> str | None:

@@ -27,7 +27,7 @@ from concurrent.futures import TimeoutError as Late
 from typing import TYPE_CHECKING, cast
 
 from backend.label_config import LABELS, Control, LabelConfig
-from backend.prediction_results import LoadedVersion, span_result
+from backend.prediction_results import LoadedVersion, cut, span_result
 from model.mentions import Region, find_mentions
 from model.spans import Span
 
@@ -56,8 +56,9 @@ class TokenCache:
     """The served tagger's token probabilities of the texts last suggested on, read by one
     thread of its own, so that a request can stop waiting without stopping the reading."""
 
-    def __init__(self, wait: float, size: int = CACHED_TEXTS) -> None:
+    def __init__(self, wait: float, max_chars: int, size: int = CACHED_TEXTS) -> None:
         self.wait, self.size = wait, size
+        self.max_chars = max_chars  # what the tagger reads of a text, as /predict (SPAN_MAX_CHARS)
         self._tokens: OrderedDict[tuple, TextTokens] = OrderedDict()
         self._reading: dict[tuple, Future] = {}
         self._lock = threading.Lock()
@@ -150,9 +151,11 @@ def control_suggestions(
     model = loaded.models.get(control.name) if loaded else None
     if loaded is not None and is_tagger_of(model, control):
         tagger = cast("SpanTagger", model)
-        tokens = cache.tokens((project, loaded.version, control.name), tagger, text)
+        read = cut(text, cache.max_chars)  # the model's entities come from this part only
+        tokens = cache.tokens((project, loaded.version, control.name), tagger, read)
         if tokens is not None:  # else still reading it: the mentions go alone this time
-            decided = tagger.decide(text, tokens, [*drawn, *mentions])
+            fixed = [region for region in [*drawn, *mentions] if region[1] <= len(read)]
+            decided = tagger.decide(read, tokens, fixed)
             results += [span_result(control, span) for span in decided.spans]
     return sorted(results, key=lambda item: item["value"]["start"])
 
