@@ -267,7 +267,7 @@ def test_pairwise_entity_f1_with_partly_overlapping_spans() -> None:
 
 def test_the_report_lists_each_annotation_made_from_a_prediction_with_its_outcome() -> None:
     tasks, predictions = choice_project()
-    data = ProjectData(SENTIMENT_CONFIG, tasks, "test", predictions)
+    data = ProjectData(SENTIMENT_CONFIG, tasks, "test", predictions=predictions)
     report = agreement_of(data, 1)
     assert [(a["task"], a["outcome"]) for a in report["annotations"]] == [
         (1, ACCEPTED),

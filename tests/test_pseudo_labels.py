@@ -95,7 +95,7 @@ def test_a_run_with_unlabelled_tasks_learns_from_the_champions_surest_answers(
     first = train_version(store, 1, ProjectData(SENTIMENT_CONFIG, annotated, "test"), settings)
     assert first.record.controls[0].unlabelled is None  # no champion yet: no teacher
     second = train_version(
-        store, 1, ProjectData(SENTIMENT_CONFIG, annotated, "test", unlabelled), settings
+        store, 1, ProjectData(SENTIMENT_CONFIG, annotated, "test", unlabelled=unlabelled), settings
     )
     control = second.record.controls[0]
     assert control.unlabelled is not None and control.unlabelled["teacher"] == first.version
@@ -104,7 +104,7 @@ def test_a_run_with_unlabelled_tasks_learns_from_the_champions_surest_answers(
     assert control.decision is not None  # gated like any other version
     off = Settings(**{**vars(settings), "semi_supervised": False})
     third = train_version(
-        store, 1, ProjectData(SENTIMENT_CONFIG, annotated, "test", unlabelled), off
+        store, 1, ProjectData(SENTIMENT_CONFIG, annotated, "test", unlabelled=unlabelled), off
     )
     assert third.record.controls[0].unlabelled is None
 
@@ -121,7 +121,7 @@ def test_minilm_learns_from_an_unlabelled_pool_and_the_gate_decides(tmp_path: Pa
     store = ModelStore(tmp_path)
     train_version(store, 1, ProjectData(SENTIMENT_CONFIG, annotated, "test"), settings)
     outcome = train_version(
-        store, 1, ProjectData(SENTIMENT_CONFIG, annotated, "test", unlabelled), settings
+        store, 1, ProjectData(SENTIMENT_CONFIG, annotated, "test", unlabelled=unlabelled), settings
     )
     control = outcome.record.controls[0]
     assert control.unlabelled is not None and control.unlabelled["used"] > 10

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 from backend.label_config import CHOICES, Control
 from backend.store import UNTRAINED
-from backend.training.examples import annotation_order, results_of
+from backend.training.examples import (
+    annotation_order,
+    annotation_problem,
+    record_id,
+    results_of,
+    task_problem,
+)
 
 Answer = frozenset  # chosen labels, or (start, end, label) of each entity
 
@@ -65,8 +71,8 @@ def prediction_of(record: dict, controls: Iterable[Control], task: int | None = 
         if items:
             answers[control.name] = answer_of(items, control)
     return Predicted(
-        int(record["id"]),
-        int(record.get("task") or task or 0),
+        record_id(record["id"]) or 0,
+        record_id(record.get("task") or task or 0) or 0,
         str(record.get("model_version") or ""),
         answers,
     )
@@ -79,13 +85,16 @@ def predictions_by_id(
     annotations (`prediction`). The backend's placeholder version (no model) is left out."""
     found: dict[int, Predicted] = {}
     for task in tasks:
+        if task_problem(task):
+            continue
         for annotation in task.get("annotations") or []:
             shown = annotation.get("prediction") if isinstance(annotation, dict) else None
-            if isinstance(shown, dict) and shown.get("id") is not None:
-                found[int(shown["id"])] = prediction_of(shown, controls, int(task["id"]))
+            if isinstance(shown, dict) and (shown_id := record_id(shown.get("id"))) is not None:
+                found[shown_id] = prediction_of(shown, controls, record_id(task.get("id")))
     for record in predictions:
-        if isinstance(record, dict) and record.get("id") is not None:
-            found[int(record["id"])] = prediction_of(record, controls)
+        record_key = record_id(record.get("id")) if isinstance(record, dict) else None
+        if record_key is not None:
+            found[record_key] = prediction_of(record, controls)
     return {i: p for i, p in found.items() if p.version and p.version != UNTRAINED}
 
 
@@ -94,9 +103,9 @@ def made_from(annotation: dict) -> int | None:
     if isinstance(parent, dict):  # an expanded export
         parent = parent.get("id")
     if parent is not None:
-        return int(parent)
+        return record_id(parent)
     shown = annotation.get("prediction")
-    return int(shown["id"]) if isinstance(shown, dict) and shown.get("id") is not None else None
+    return record_id(shown.get("id")) if isinstance(shown, dict) else None
 
 
 def annotator_of(annotation: dict) -> str:
@@ -111,10 +120,12 @@ def annotated(tasks: Iterable[dict], controls: list[Control]) -> list[Annotated]
     a span annotation without regions says the text has no entity)."""
     rows = []
     for task in tasks:
+        if task_problem(task):  # counted in the version's left_out by the run itself
+            continue
         kept = [
             a
             for a in task.get("annotations") or []
-            if isinstance(a, dict) and not a.get("was_cancelled")
+            if not annotation_problem(a) and not a.get("was_cancelled")
         ]
         newest = max(kept, key=annotation_order) if kept else None
         for annotation in kept:
@@ -124,8 +135,8 @@ def annotated(tasks: Iterable[dict], controls: list[Control]) -> list[Annotated]
                     continue  # no choice made for this control
                 rows.append(
                     Annotated(
-                        task=int(task["id"]),
-                        annotation=int(annotation.get("id") or 0),
+                        task=record_id(task["id"]) or 0,
+                        annotation=record_id(annotation.get("id") or 0) or 0,
                         annotator=annotator_of(annotation),
                         control=control.name,
                         answer=answer_of(items, control),

@@ -134,7 +134,9 @@ class Replay:
             "added": [int(task["id"]) for task in added],
         }
         tasks, common["poisoned"] = self.labelled(number, annotated)
-        data = ProjectData(self.label_config, tasks, "simulation", self.not_annotated(annotated))
+        data = ProjectData(
+            self.label_config, tasks, "simulation", unlabelled=self.not_annotated(annotated)
+        )
         suspects = gate_suspects(self.store.read_quality(PROJECT), data)
         try:
             outcome = train_version(

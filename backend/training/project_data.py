@@ -3,7 +3,7 @@ Studio's API (API mode) or from what webhooks delivered (webhook mode)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 from redis import Redis
 
@@ -18,6 +18,7 @@ class ProjectData:
     label_config: str
     tasks: list[dict]  # Label Studio tasks with their annotations inline, as exported
     source: str  # label-studio-api, webhooks, or what a replay calls itself
+    _: KW_ONLY
     unlabelled: list[dict] = field(default_factory=list)  # tasks nobody annotated yet
     # the project's stored predictions, each with its model_version (API mode only): what
     # label quality control compares annotations with

@@ -129,10 +129,14 @@ class QualityInput:
     def of(
         cls, store: ModelStore, project: int, data: ProjectData, settings: Settings
     ) -> QualityInput:
-        return cls(
-            gate_suspects(store.read_quality(project), data),
-            agreement_of(data, settings.quality_min_count),
-        )
+        try:
+            return cls(
+                gate_suspects(store.read_quality(project), data),
+                agreement_of(data, settings.quality_min_count),
+            )
+        except Exception:  # label quality informs a run; it never stops one
+            log.exception("project %s: label quality left out of this run", project)
+            return cls()
 
 
 def train_version(
