@@ -77,7 +77,10 @@ def test_poisoned_round_is_rejected_and_an_honest_warm_round_accepted(
         evidence = decision["evidence"]
         assert decision["rule"] == "at-least-as-good"  # not a superset: labels changed
         assert "the labels of" in rejected["reason"] and "changed" in rejected["reason"]
-        assert "relabelled since the current version was judged" in rejected["reason"]
+        # the relabelling veto: the current version's own held-out score fell with today's
+        # labels, so the changed tasks are named, not weighed
+        assert "rejected (relabelling)" in rejected["reason"], rejected["reason"]
+        assert evidence["relabelling_suspected"] is True
         assert evidence["changed_held_out_tasks"]  # said which, and left them out
         assert set(evidence["changed_held_out_tasks"]) <= held_out
         assert served_by_label_studio(client, backend) == good["version"]

@@ -51,9 +51,8 @@ def marked_tasks(tasks: list[dict]) -> dict[int, object]:
     }
 
 
-def mark(client: LabelStudioClient, task: int, rank: int | None) -> None:
+def mark(client: LabelStudioClient, task: int, data: dict, rank: int | None) -> None:
     """Set (or, with None, remove) the key, sending the task's current data back whole."""
-    data = dict(client.task(task).get("data") or {})
     if rank is None:
         data.pop(RANK_KEY, None)
     else:
@@ -69,10 +68,14 @@ def publish_view(
     before = marked_tasks(tasks)
     changed = [t for t, rank in ranks.items() if before.get(t) != rank]
     cleared = [t for t in before if t not in ranks]
+    # read just before writing; a task deleted meanwhile is left alone
+    current = client.tasks_data(project, [*changed, *cleared])
     for task in changed:
-        mark(client, task, ranks[task])
+        if task in current:
+            mark(client, task, current[task], ranks[task])
     for task in cleared:
-        mark(client, task, None)
+        if task in current:
+            mark(client, task, current[task], None)
     existing = [
         v for v in client.views(project) if (v.get("data") or {}).get("title") == VIEW_TITLE
     ]

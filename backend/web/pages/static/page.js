@@ -153,17 +153,20 @@ function cell(row, text, header = false) {
 }
 
 function table(caption, headers, rows) {
+  // responsive: on a phone each row becomes a card, each cell labelled with its header
   const element = document.createElement("table");
+  element.className = "responsive";
   element.createCaption().textContent = caption;
   const head = element.createTHead().insertRow();
   for (const name of headers) cell(head, name, true).scope = "col";
   const body = element.createTBody();
   for (const values of rows) {
     const row = body.insertRow();
-    for (const value of values) {
-      if (value instanceof Node) row.insertCell().append(value);
-      else cell(row, value);
-    }
+    values.forEach((value, index) => {
+      const filled = value instanceof Node ? row.insertCell() : cell(row, value);
+      if (value instanceof Node) filled.append(value);
+      filled.dataset.label = headers[index];
+    });
   }
   return element;
 }
