@@ -117,7 +117,11 @@ class Inference:
     seconds: float | None = None
     checked_texts: int | None = None
     same_labels: float | None = None
-    max_probability_difference: float | None = None
+    max_probability_difference: float | None = None  # a classifier's
+    entity_f1_against_torch: float | None = None  # a span tagger's
+    torch_cpu_seconds: float | None = None  # the check texts' pass, each runtime
+    int8_cpu_seconds: float | None = None
+    speedup: float | None = None  # torch's processor time over int8's
     reason: str | None = None
 
     @classmethod

@@ -5,7 +5,13 @@ from pathlib import Path
 import pytest
 
 from model.classifier import TextClassifier
-from model.int8_export import MIN_ENTITY_AGREEMENT, MIN_SAME_LABELS, export_int8
+from model.int8_export import (
+    MIN_ENTITY_AGREEMENT,
+    MIN_SAME_LABELS,
+    MIN_SPEEDUP,
+    export_int8,
+    refusal,
+)
 from model.int8_runtime import ONNX_FILE, RUNTIME
 from model.labels import LabelSpace
 from model.training import TrainingConfig, train_classifier
@@ -26,7 +32,8 @@ def exported(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     )
     folder = tmp_path_factory.mktemp("int8") / "control-0"
     model.save(folder)
-    return folder, export_int8(model, folder, [t for t, _ in rows])
+    # the tiny network is too small for int8 to be faster: its speed is not the point here
+    return folder, export_int8(model, folder, [t for t, _ in rows], min_speedup=0)
 
 
 def test_export_is_checked_against_torch_and_recorded(exported: tuple[Path, dict]) -> None:
@@ -37,6 +44,10 @@ def test_export_is_checked_against_torch_and_recorded(exported: tuple[Path, dict
     assert record["checked_texts"] == 60
     assert 0 <= record["max_probability_difference"] <= 1
     assert MIN_SAME_LABELS <= record["same_labels"] <= 1
+    # each runtime's processor time on the check texts, and their ratio
+    assert record["torch_cpu_seconds"] > 0 and record["int8_cpu_seconds"] > 0
+    ratio = record["torch_cpu_seconds"] / record["int8_cpu_seconds"]
+    assert abs(record["speedup"] - ratio) <= 0.2 * ratio  # the seconds are rounded to 1 ms
 
 
 def test_int8_serves_the_same_labels_as_torch_in_every_batch_shape(
@@ -106,7 +117,7 @@ def exported_tagger(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
     )
     folder = tmp_path_factory.mktemp("int8-spans") / "control-0"
     model.save(folder)
-    return folder, export_int8(model, folder, [t for t, _ in rows])
+    return folder, export_int8(model, folder, [t for t, _ in rows], min_speedup=0)
 
 
 def test_a_span_tagger_is_exported_checked_and_served_with_its_entities(  # type: ignore[no-untyped-def]
@@ -134,3 +145,14 @@ def test_a_span_tagger_is_exported_checked_and_served_with_its_entities(  # type
         assert same >= MIN_SAME_LABELS * len(batch)
     (folder / TAGGER_FILE).write_bytes(b"not an onnx file")
     assert SpanTagger.load(folder, runtime=RUNTIME).runtime == "torch"  # falls back
+
+
+def test_an_export_slower_than_torch_is_refused_with_its_figures() -> None:
+    """Agreeing answers are not enough: int8 serves only where it is faster."""
+    agreeing = {"checked_texts": 256, "same_labels": 0.97, "entity_f1_against_torch": 0.97}
+    assert refusal({**agreeing, "speedup": 1.9}, tagger=False) is None
+    assert refusal({**agreeing, "speedup": 1.2}, tagger=True) is None
+    slower = refusal({**agreeing, "speedup": 0.64}, tagger=True)
+    assert slower is not None and "0.64x torch's speed" in slower
+    assert f"under the {MIN_SPEEDUP:.2f}x required" in slower
+    assert refusal({**agreeing, "speedup": 0.64}, tagger=True, min_speedup=0) is None
