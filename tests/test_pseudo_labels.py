@@ -101,6 +101,9 @@ def test_a_run_with_unlabelled_tasks_learns_from_the_champions_surest_answers(
     assert control.unlabelled is not None and control.unlabelled["teacher"] == first.version
     used = control.unlabelled["used"]
     assert 0 < used <= control.examples and control.unlabelled["pool"] == 200
+    # the record counts annotations per label; pseudo-labels are counted apart
+    assert control.label_counts == first.record.controls[0].label_counts
+    assert sum(control.unlabelled["label_counts"].values()) == used
     assert control.decision is not None  # gated like any other version
     off = Settings(**{**vars(settings), "semi_supervised": False})
     third = train_version(

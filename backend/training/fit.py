@@ -71,10 +71,16 @@ def train_control(
             if pseudo is not None and pseudo.texts:
                 weights = [1.0] * len(texts) + [settings.pseudo_label_weight] * len(pseudo.texts)
                 texts, targets = [*texts, *pseudo.texts], [*targets, *pseudo.targets]
-            return train_classifier(
+            model, report = train_classifier(
                 base_model, texts, targets, space, config, on_progress, device, start_from,
                 weights,
             )  # fmt: skip
+            # the record's label counts are the annotations'; pseudo-labels are counted in
+            # its `unlabelled` entry
+            report.label_counts = {
+                label: sum(label in target for target in examples.targets) for label in space.labels
+            }
+            return model, report
         from model.span_training import train_span_tagger
 
         span_config = span_training_config(settings)
