@@ -17,7 +17,6 @@ from tests.label_studio_server import LabelStudioClient
 from tests.studio_flow import (
     import_texts,
     sentiment,
-    version_record,
     wait_for_version_trained_on,
 )
 from tests.texts import sample, sst2
@@ -100,12 +99,6 @@ def test_poisoned_round_is_rejected_and_an_honest_warm_round_accepted(
     assert control["start"] == "full" and "were rejected" in control["start_reason"]
     assert control["training_annotations"] + control["held_out_tasks"] == 150
     assert served_by_label_studio(client, backend) == honest["version"]
-    # it also learnt from the project's 150 unannotated tasks, read from Label Studio:
-    # the version it started from pseudo-labelled them
-    pseudo = version_record(models, project, honest["version"])["controls"][0]["unlabelled"]
-    assert pseudo["teacher"] == good["version"] and pseudo["pool"] == len(rows) - 150
-    assert 0 < pseudo["used"] <= pseudo["above_threshold"] <= pseudo["pool"], pseudo
-    assert sum(pseudo["label_counts"].values()) == pseudo["used"]
 
     figures = [
         f"{d['version']} {d['status']}: {c['start']} start, {c['training_annotations']} "

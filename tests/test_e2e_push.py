@@ -26,7 +26,7 @@ from tests.conftest import (
     wait_for,
 )
 from tests.label_studio_server import LabelStudioClient, choices_result
-from tests.studio_flow import sentiment
+from tests.studio_flow import sentiment, version_record
 from tests.texts import synthetic_product_reviews, synthetic_reviews
 
 pytestmark = pytest.mark.slow
@@ -135,7 +135,9 @@ def test_every_served_version_reaches_every_task_and_orders_the_work(
     studio_backend: Callable[..., StudioBackend], push_env: dict
 ) -> None:
     rows = synthetic_reviews(TASKS, seed=3)
-    backend_run = studio_backend(**push_env)
+    # semi-supervised runs on (they are off by default): the second version learns from
+    # the project's unannotated tasks too, read from Label Studio with the push's pager
+    backend_run = studio_backend(**push_env, SEMI_SUPERVISED="true")
     client, serve = backend_run.client, backend_run.serve
     project = client.create_project("pushed predictions", SENTIMENT_CONFIG)["id"]
     client.import_tasks(project, [{"text": text} for text, _ in rows])
@@ -179,6 +181,9 @@ def test_every_served_version_reaches_every_task_and_orders_the_work(
     assert last_push(serve, project, second)["outcome"] == "pushed"
     assert_one_prediction_per_task(client, project, second, ids)
     assert client.get_project(project)["model_version"] == second
+    pseudo = version_record(backend_run.models, project, second)["controls"][0]["unlabelled"]
+    assert pseudo["teacher"] == first and pseudo["pool"] == TASKS - len(labelled), pseudo
+    assert pseudo["used"] <= pseudo["above_threshold"] <= pseudo["pool"]
 
     # a rollback pushes again; killed halfway, the push resumes and stores no duplicate
     serve.post(f"/versions/{first}/activate?project={project}", {"reason": "test"})

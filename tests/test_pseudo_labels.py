@@ -89,6 +89,7 @@ def test_a_run_with_unlabelled_tasks_learns_from_the_champions_surest_answers(
     settings = Settings(
         base_model=str(tiny_model), train_epochs=10, train_learning_rate=1e-3, device="cpu",
         inference_runtime="torch", cross_validation_folds=0, pseudo_label_threshold=0.6,
+        semi_supervised=True,
     )  # fmt: skip
     store, annotated = ModelStore(tmp_path), reviews(40, 1, 1)
     unlabelled = [{"id": t["id"], "data": t["data"]} for t in reviews(200, 2, 1000)]
@@ -120,7 +121,7 @@ def test_minilm_learns_from_an_unlabelled_pool_and_the_gate_decides(tmp_path: Pa
     annotated = [task(i + 1, text, label) for i, (text, label) in enumerate(rows[:48])]
     truth = {text: label for text, label in rows[48:]}
     unlabelled = [{"id": 1000 + i, "data": {"text": text}} for i, text in enumerate(truth)]
-    settings = Settings(inference_runtime="torch", cross_validation_folds=0)
+    settings = Settings(inference_runtime="torch", cross_validation_folds=0, semi_supervised=True)
     store = ModelStore(tmp_path)
     train_version(store, 1, ProjectData(SENTIMENT_CONFIG, annotated, "test"), settings)
     outcome = train_version(
