@@ -56,18 +56,17 @@ class LabelStudioClient:
 
     def tasks_page(self, project: int, page: int) -> tuple[list[dict], int]:
         """One page of the project's tasks (id, data, is_labeled), and how many it has."""
-        answer = self.get_json(
-            "/api/tasks",
-            params={
-                "project": int(project),
-                "page": page,
-                "page_size": TASK_PAGE_SIZE,
-                "include": TASK_FIELDS,
-            },
-        )
+        params = {"page": page, "page_size": TASK_PAGE_SIZE, "include": TASK_FIELDS}
+        answer = self.task_list(project, params)
+        return answer["tasks"], int(answer.get("total") or 0)
+
+    def task_list(self, project: int, params: dict) -> dict:
+        """`GET /api/tasks` of the project (the Data Manager's list), checked to hold a
+        list of tasks."""
+        answer = self.get_json("/api/tasks", params={"project": int(project), **params})
         if not isinstance(answer, dict) or not isinstance(answer.get("tasks"), list):
             raise LabelStudioError(f"Label Studio listed project {project}'s tasks oddly")
-        return answer["tasks"], int(answer.get("total") or 0)
+        return answer
 
     def tasks(self, project: int, read_page=None) -> list[dict]:  # type: ignore[no-untyped-def]
         """Every task of the project: id, data and whether it is labelled; `read_page`
@@ -89,14 +88,8 @@ class LabelStudioClient:
         for start in range(0, len(ids), DATA_CHUNK):
             chunk = [int(i) for i in ids[start : start + DATA_CHUNK]]
             query = json.dumps({"selectedItems": {"all": False, "included": chunk}})
-            answer = self.get_json(
-                "/api/tasks",
-                params={"project": int(project), "page_size": len(chunk), "include": "id,data",
-                        "query": query},
-            )  # fmt: skip
-            tasks = answer.get("tasks") if isinstance(answer, dict) else None
-            if not isinstance(tasks, list):
-                raise LabelStudioError(f"Label Studio listed project {project}'s tasks oddly")
+            params = {"page_size": len(chunk), "include": "id,data", "query": query}
+            tasks = self.task_list(project, params)["tasks"]
             found.update({int(t["id"]): dict(t.get("data") or {}) for t in tasks})
         return found
 
