@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import requests
 from redis import Redis
 from rq import Worker
 
@@ -171,6 +172,14 @@ class ComposeRehearsal:
             )
         self.processes.append(process)
 
+    def healthy(self) -> bool:
+        """What compose's healthcheck waits for, within Label Studio's own 1 s read timeout:
+        connecting sooner fails its check while the web worker still imports torch."""
+        try:
+            return requests.get(f"{self.url}/health", timeout=1).json()["status"] == "UP"
+        except requests.RequestException:
+            return False
+
     def stop(self) -> None:
         for process in self.processes:
             process.terminate()
@@ -205,6 +214,7 @@ def test_the_compose_services_run_the_loop_with_two_workers(
         rehearsal.start("worker", log)
         redis = Redis.from_url(redis_url)
         wait_for(lambda: len(Worker.all(connection=redis)) == 2, 60, message=log.read_text())
+        wait_for(rehearsal.healthy, 120, interval=0.5, message=log.read_text())
         client = label_studio.client("legacy")
         rows = synthetic_reviews(24, seed=31)
         project = client.create_project("compose rehearsal", SENTIMENT_CONFIG)["id"]
