@@ -47,12 +47,7 @@ def test_poisoned_round_is_rejected_and_an_honest_warm_round_accepted(
     studio_backend: Callable[..., StudioBackend],
 ) -> None:
     rows = sample(sst2("train"), 300, seed=404)
-    # Held-out tasks only (GATE_MIN_TASKS=0), the rest of the gate as shipped: the honest
-    # round is a full restart, and out-of-fold answers come from fold models trained on
-    # two thirds of its labels, fewer than the warm champion had; with the project ids a
-    # full suite gives, they lost to it 0 to 6 and rejected an honest version (left open
-    # in issue 11)
-    backend_run = studio_backend(**ONLY_START_TRAINING, GATE_MIN_TASKS="0")
+    backend_run = studio_backend(**ONLY_START_TRAINING)
     client, serve, models = backend_run.client, backend_run.serve, backend_run.models
     project = client.create_project("lifecycle e2e", SENTIMENT_CONFIG)["id"]
     ids = import_texts(client, project, [text for text, _ in rows])
@@ -103,6 +98,10 @@ def test_poisoned_round_is_rejected_and_an_honest_warm_round_accepted(
     # after two warm-started challengers in a row were turned away, a fresh start
     assert control["start"] == "full" and "were rejected" in control["start_reason"]
     assert control["training_annotations"] + control["held_out_tasks"] == 150
+    # on every label the champion had, and more: judged on held-out tasks alone, never by
+    # fold models that learnt from fewer labels than it did
+    assert control["decision"]["rule"] == "superset"
+    assert control["decision"]["evidence"]["cross_validated_tasks"] == 0
     assert served_by_label_studio(client, backend) == honest["version"]
 
     figures = [

@@ -377,3 +377,43 @@ def test_too_few_annotations_to_hold_out_get_a_cross_validated_estimate(  # type
     assert "no task is left to compare them on" in control["decision"]["reason"]
     listed = detail(app_client, result["version"])["controls"][0]
     assert listed["cross_validation"] == estimate
+
+
+def test_only_a_challenger_that_must_prove_itself_is_scored_out_of_fold(  # type: ignore[no-untyped-def]
+    app_client, lifecycle_env: dict[str, str], redis: Redis
+) -> None:
+    """Few held-out tasks (10 %, under GATE_MIN_TASKS): a challenger on more labels is
+    judged on them alone, since fold models learnt from fewer labels than it did; one whose
+    champion's annotations were removed must show it is at least as good, and the tasks
+    annotated since the champion are answered out of fold to give it the tasks to do so."""
+    settings = Settings.from_env({**lifecycle_env, "HOLDOUT_SHARE": "0.1"})
+    project = Annotated(app_client, synthetic_reviews(40, seed=21))
+    run_training(settings, redis, PROJECT)
+    store = ModelStore(settings.model_dir)
+
+    def evidence(result: dict) -> dict:
+        record = store.read_raw_version(PROJECT, result["version"])
+        return record["controls"][0]["decision"]["evidence"]
+
+    Annotated(app_client, synthetic_reviews(30, seed=22), first_id=1000)
+    more = evidence(run_training(settings, redis, PROJECT))
+    assert more["not_superset"] is None and more["cross_validated_tasks"] == 0
+    assert more["tasks"] == more["held_out_tasks"] < settings.gate_min_tasks
+
+    gone = project.training_side(0.1)[:20]  # a third of its training annotations: beyond
+    # GATE_CORRECTIONS_SHARE, so more than corrections
+    webhook(
+        app_client,
+        {
+            "action": "ANNOTATIONS_DELETED",
+            "project": {"id": PROJECT},
+            "annotations": [{"id": project.annotation_id(i)} for i in gone],
+        },
+    )
+    Annotated(app_client, synthetic_reviews(30, seed=23), first_id=2000)
+    result = run_training(settings, redis, PROJECT)
+    removed = evidence(result)
+    assert "20 annotations it trained on were removed" in removed["not_superset"]
+    assert removed["cross_validated_tasks"] >= 25  # the 30 new ones, less those held out
+    assert removed["tasks"] == removed["held_out_tasks"] + removed["cross_validated_tasks"]
+    assert "new since it, scored out of fold" in result["reason"]

@@ -158,13 +158,54 @@ def test_the_comparison_leaves_out_seen_relabelled_and_suspect_tasks() -> None:
 
 
 def test_few_held_out_tasks_bring_in_the_tasks_annotated_since_the_champion() -> None:
-    previous = champion_of([1, 2], [5], {1: "Positive", 2: "Positive", 5: "Positive"})
+    # task 1 was Negative when the champion trained: not a superset, so it must show it is
+    # at least as good, on as many tasks as can fairly be scored
+    previous = champion_of([1, 2], [5], {1: "Negative", 2: "Positive", 5: "Positive"})
     train = held(1, 2, 10, 11, 12)
     plenty = plan_comparison("v1", previous, SENTIMENT, WARM_FROM_V1, held(5), train, min_tasks=1)
     few = plan_comparison("v1", previous, SENTIMENT, WARM_FROM_V1, held(5), train, min_tasks=30)
     assert isinstance(plenty, ComparisonPlan) and plenty.new == []
     assert isinstance(few, ComparisonPlan) and few.new == [2, 3, 4]  # tasks 10, 11 and 12
-    assert few.not_superset is None
+    assert few.not_superset == "the labels of 1 task the current version trained on changed"
+
+
+def test_a_superset_challenger_is_never_judged_out_of_fold() -> None:
+    # fold models learn from fewer labels than the challenger: no evidence to turn it away
+    previous = champion_of([1, 2], [5], dict.fromkeys([1, 2, 5], "Positive"))
+    train = held(1, 2, 10, 11, 12)
+    found = plan_comparison("v1", previous, SENTIMENT, WARM_FROM_V1, held(5), train, min_tasks=30)
+    assert isinstance(found, ComparisonPlan) and found.not_superset is None
+    assert found.new == [] and found.no_out_of_fold is None
+
+
+@pytest.mark.parametrize(
+    ("champion_trained_on", "plan", "scored_out_of_fold"),
+    [
+        (4, StartPlan(FULL, "asked"), True),  # folds of 6 learn from 4: as many as it had
+        (5, StartPlan(FULL, "asked"), False),  # 4 < 5: they would lose for want of labels
+        (5, WARM_FROM_V1, True),  # they start from the champion's weights
+        (5, StartPlan(WARM, "", "v0"), False),  # from another version: no such head start
+    ],
+)
+def test_out_of_fold_answers_only_from_fold_models_that_learnt_as_much_as_the_champion(
+    champion_trained_on: int, plan: StartPlan, scored_out_of_fold: bool
+) -> None:
+    trained_on = list(range(1, champion_trained_on + 1))
+    labels = {**dict.fromkeys([*trained_on, 50], "Positive"), 1: "Negative"}  # not a superset
+    previous = champion_of(trained_on, [50], labels)
+    train = held(*trained_on, *range(10, 16 - champion_trained_on))
+    assert len(train) == 6
+    found = plan_comparison("v1", previous, SENTIMENT, plan, held(50), train, min_tasks=30)
+    assert isinstance(found, ComparisonPlan)
+    assert bool(found.new) == scored_out_of_fold
+    if scored_out_of_fold:
+        assert found.no_out_of_fold is None
+    else:
+        assert found.no_out_of_fold == (
+            "the tasks annotated since it are not scored out of fold: its fold models would "
+            f"learn from 4 annotations, fewer than the {champion_trained_on} the current "
+            "version trained on"
+        )
 
 
 @pytest.mark.parametrize(

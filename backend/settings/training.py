@@ -187,16 +187,18 @@ class TrainingSettings:
     cross_validation_folds: int = LIFECYCLE.setting(
         "CROSS_VALIDATION_FOLDS",
         3,
-        "folds of the out-of-fold answers that compare versions on tasks annotated since the "
-        "current one, where held-out tasks are fewer than `GATE_MIN_TASKS`, and estimate "
-        "small projects' quality (one extra training per fold; 0 or 1: none)",
+        "folds of the out-of-fold answers that compare a version on changed labels with the "
+        "current one on tasks annotated since it, where held-out tasks are fewer than "
+        "`GATE_MIN_TASKS`, and estimate small projects' quality (one extra training per fold; "
+        "0 or 1: none)",
         minimum=0,
     )
     gate_min_tasks: int = LIFECYCLE.setting(
         "GATE_MIN_TASKS",
         30,
-        "held-out tasks a comparison wants before it stops adding the tasks annotated since "
-        "the current version, scored out of fold (0: held-out tasks only)",
+        "held-out tasks a comparison of a version on changed labels wants before it stops "
+        "adding the tasks annotated since the current version, scored out of fold (0: "
+        "held-out tasks only)",
         minimum=0,
     )
     gate_confidence: float = LIFECYCLE.setting(

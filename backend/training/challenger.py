@@ -130,6 +130,7 @@ def train_challenger(
         run.suspects,
         settings.gate_min_tasks if settings.cross_validation_folds >= 2 else 0,
         settings.gate_corrections_share,
+        settings.cross_validation_folds,
     )
     champion, pseudo = from_the_champion(run, plan, held_out, train)
     report_progress = (

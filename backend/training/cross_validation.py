@@ -3,9 +3,10 @@ of the training part but one and asked about that one.
 
 They serve twice. Below HOLDOUT_MIN_ANNOTATIONS, where nothing is held out, their score is
 the version's quality estimate (of the recipe on this data, not of the served model). And
-where the held-out tasks the champion never saw are too few to decide on, the tasks
-annotated since the champion, which it never saw either, are compared too: the champion's
-answers against these out-of-fold ones, in pairs.
+where a challenger on changed labels must show it is at least as good and the held-out
+tasks the champion never saw are too few to decide on, the tasks annotated since the
+champion, which it never saw either, are compared too: the champion's answers against these
+out-of-fold ones, in pairs (backend.training.policy.comparison says when).
 """
 
 from __future__ import annotations

@@ -57,5 +57,6 @@ def compared(
         left_out=plan.left_out,
         changed=plan.changed,
         champion_then=plan.champion_then,
+        no_out_of_fold=plan.no_out_of_fold,
         champion_now=round(metric(counts(control, said, own, labels), name), 4) if own else None,
     )

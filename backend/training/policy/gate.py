@@ -23,6 +23,8 @@ def evidence_phrase(comparison: Comparison) -> str:
     parts = [f"{comparison.held_out} held out"]
     if comparison.cross_validated:
         parts.append(f"{comparison.cross_validated} new since it, scored out of fold")
+    if comparison.no_out_of_fold:
+        parts.append(comparison.no_out_of_fold)
     return (
         f"{d.metric} {d.challenger:.3f} against {d.champion:.3f} for the current version on "
         f"{tasks_phrase(d.tasks)} ({', '.join(parts)}): difference {d.difference:+.3f}, "
@@ -148,6 +150,7 @@ def evidence_record(comparison: Comparison) -> dict:
         **(asdict(d) if d is not None else {"tasks": 0}),
         "held_out_tasks": comparison.held_out,
         "cross_validated_tasks": comparison.cross_validated,
+        "no_out_of_fold": comparison.no_out_of_fold,
         "left_out": comparison.left_out,
         "changed_held_out_tasks": list(comparison.changed),
         "not_superset": comparison.not_superset,
