@@ -104,6 +104,8 @@ def test_rounds_train_score_and_gate_every_ordering_and_seed(
         )
         assert all(r["metric"] == "macro_f1" and 0 <= r["value"] <= 1 for r in rows)
         assert all(0 <= r["evaluation"]["accuracy"] <= 1 and r["seconds"] >= 0 for r in rows)
+        # served scores' calibration error, and without the temperature: both measured
+        assert all(0 <= r["evaluation"][k] <= 1 for r in rows for k in ("ece", "ece_uncalibrated"))
         assert all(0 <= r["challenger"]["value"] <= 1 for r in rows)
         assert [r["start"]["mode"] for r in rows] == ["full", "warm", "warm"]
         # the project's own rules: nothing held out below 20 annotated tasks, then a share

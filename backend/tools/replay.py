@@ -213,7 +213,8 @@ class Replay:
 
 def scores(model, examples: Examples) -> dict:  # type: ignore[no-untyped-def]
     """The evaluation record, and for a classifier the expected calibration error of its
-    served (temperature-scaled) scores: do they mean what they say?"""
+    served (temperature-scaled) scores, do they mean what they say, and of its scores
+    without the temperature (`ece_uncalibrated`), what calibration bought."""
     from model.evaluation import evaluate_choices, evaluation_record
 
     if not hasattr(model, "raw_logits"):  # a span tagger
@@ -228,6 +229,8 @@ def scores(model, examples: Examples) -> dict:  # type: ignore[no-untyped-def]
     multi = model.label_space.multi_label
     found = choice_confidences(logits, targets, multi, model.temperature)
     record["ece"] = expected_calibration_error(*found)
+    raw = choice_confidences(logits, targets, multi, 1.0)
+    record["ece_uncalibrated"] = expected_calibration_error(*raw)
     return record
 
 
