@@ -78,6 +78,10 @@ def test_agreement_suspects_and_the_label_studio_view(
         QUALITY_MIN_COUNT="1",
         WORKER_TORCH_THREADS="1",
         WEB_TORCH_THREADS="1",
+        # the export is checked against v1's predictions after the second run, and the push
+        # of v2 deletes them: then no parent_prediction of the export resolves (a race with
+        # the test's reads, lost once in five runs and once in CI, with `expected` empty)
+        PUSH_KEEP_OLD_PREDICTIONS="true",
     )
     client, serve, models = backend_run.client, backend_run.serve, backend_run.models
     project = client.create_project("quality e2e", SENTIMENT_CONFIG)["id"]
