@@ -298,7 +298,7 @@ def test_annotation_events_train_at_the_thresholds(  # type: ignore[no-untyped-d
     first = project.send(0, project.labels[0], "ANNOTATION_UPDATED")
     assert (first["status"], first["reason"]) == (
         "waiting",
-        "1 annotation changes since the last run; the next starts at 3",
+        "1 annotation changes since the last run; the next starts at 3 changes",
     )
     deleted = webhook(
         client,

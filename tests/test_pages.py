@@ -191,7 +191,8 @@ def test_the_project_page_shows_what_serves_the_curve_and_every_version(  # type
     served = html[html.index('id="served"') : html.index('id="jobs"')]
     assert versions[2] in served and "0.810 on 5 held-out tasks" in served
     assert "published by a training run" in served
-    assert "Next run: 0 annotation changes since the last run; the next starts at 1 (" in html
+    next_run = "Next run: 0 annotation changes since the last run; the next starts at 1 changes ("
+    assert next_run in html
     for version in versions:
         assert f'<tr data-version="{version}"' in html
     # one point per version with a score; the rejected one a cross, the estimate hollow

@@ -347,7 +347,13 @@ def test_a_version_serves_only_if_every_control_passed() -> None:
         (3, 9, False, False, "9 annotated tasks; the first run starts at 10"),
         (3, 10, False, True, "10 annotated tasks, first run at 10"),
         (12, None, False, True, "12 annotated tasks"),  # unknown count: the changes tell
-        (9, 500, True, False, "9 annotation changes since the last run; the next starts at 10"),
+        (
+            9,
+            500,
+            True,
+            False,
+            "9 annotation changes since the last run; the next starts at 10 changes",
+        ),
         (10, 500, True, True, "10 annotation changes since the last run"),
     ],
 )

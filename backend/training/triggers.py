@@ -35,5 +35,6 @@ def verdict(
         return Verdict(True, f"{changes} annotation changes since the last run")
     return Verdict(
         False,
-        f"{changes} annotation changes since the last run; the next starts at {every_changes}",
+        f"{changes} annotation changes since the last run; the next starts at "
+        f"{every_changes} changes",
     )

@@ -33,7 +33,8 @@ function localTimes(root) {
     const when = new Date(stamp);
     if (stamp && !Number.isNaN(when.getTime())) {
       element.title = stamp;
-      element.textContent = when.toLocaleString();
+      // "Dec 2, 2026, 5:44:44 AM UTC": neither 12/2 nor 2/12, and the zone is said
+      element.textContent = when.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "long" });
     }
   }
 }
