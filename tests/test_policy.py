@@ -78,6 +78,23 @@ def test_plan_start(  # type: ignore[no-untyped-def]
     assert plan.from_version == (champion if mode == WARM else None)
 
 
+@pytest.mark.parametrize(
+    ("annotations", "mode"),
+    [(20, WARM), (24, WARM), (25, FULL), (500, FULL)],  # the champion had 12: 10 + 2 held out
+)
+def test_annotations_more_than_doubled_since_the_champion_start_in_full(
+    annotations: int, mode: str
+) -> None:
+    previous = trained(list(range(10)), held_out=HeldOut([10, 11], {}))
+    plan = plan_start("v3-x", previous, SENTIMENT, True, None, annotations)
+    assert plan.mode == mode
+    if mode == FULL:
+        assert plan.reason == (
+            f"{annotations} annotated tasks, more than twice the 12 of the current version: "
+            "a warm start's few passes would leave most of them barely learnt"
+        )
+
+
 def version(name: str, *modes: str) -> VersionRecord:
     controls = [trained(start=StartPlan(mode, "")) for mode in modes]
     return VersionRecord(version=name, controls=controls)

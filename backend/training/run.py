@@ -162,12 +162,18 @@ def train_version(
     skipped: list[str] = []
     with store.staging(project) as staged:
         for index, control in enumerate(config.controls):
+            examples = collect_examples(data.tasks, control)
             plan = plan_start(
-                champion.version, champion.entry(control), control, settings.warm_start, full_reason
+                champion.version,
+                champion.entry(control),
+                control,
+                settings.warm_start,
+                full_reason,
+                len(examples),
             )
             run = ControlRun(
                 control,
-                collect_examples(data.tasks, control),
+                examples,
                 plan,
                 champion,
                 project,
