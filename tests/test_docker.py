@@ -19,6 +19,7 @@ from rq import Worker
 from backend.cli import build_parser
 from backend.serve.embedded_redis import free_port
 from backend.settings import Settings
+from backend.tools.serve_process import health_is_up
 from tests.compose_files import (
     DOCKER,
     DOCKERFILE,
@@ -175,10 +176,7 @@ class ComposeRehearsal:
     def healthy(self) -> bool:
         """What compose's healthcheck waits for, within Label Studio's own 1 s read timeout:
         connecting sooner fails its check while the web worker still imports torch."""
-        try:
-            return requests.get(f"{self.url}/health", timeout=1).json()["status"] == "UP"
-        except requests.RequestException:
-            return False
+        return health_is_up(requests, self.url, timeout=1)
 
     def stop(self) -> None:
         for process in self.processes:

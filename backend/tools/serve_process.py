@@ -50,10 +50,7 @@ class ServeProcess:
                 f"lsbert serve exited with code {self.process.returncode}; its log ends "
                 f"with:\n{self.log_tail()}"
             )
-        try:
-            return self.session.get(self.url + "/health", timeout=2).json()["status"] == "UP"
-        except (requests.RequestException, ValueError, KeyError):
-            return False
+        return health_is_up(self.session, self.url, timeout=2)
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
         """The JSON answer of a request; ServeError, with the answer, on a 4xx or 5xx."""
@@ -91,3 +88,12 @@ class ServeProcess:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def health_is_up(http, url: str, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    """Whether `url` answers `/health` with UP within `timeout` seconds (`http`: requests or
+    a session); no answer, or any other answer, is "not yet"."""
+    try:
+        return http.get(url + "/health", timeout=timeout).json()["status"] == "UP"
+    except (requests.RequestException, ValueError, KeyError):
+        return False
