@@ -417,3 +417,23 @@ def test_only_a_challenger_that_must_prove_itself_is_scored_out_of_fold(  # type
     assert removed["cross_validated_tasks"] >= 25  # the 30 new ones, less those held out
     assert removed["tasks"] == removed["held_out_tasks"] + removed["cross_validated_tasks"]
     assert "new since it, scored out of fold" in result["reason"]
+
+
+def test_annotations_that_more_than_doubled_retrain_in_full(  # type: ignore[no-untyped-def]
+    app_client, lifecycle_settings: Settings, redis: Redis
+) -> None:
+    """The run reads the champion's record from the store and counts the control's
+    annotated tasks: 20 then 30 more (more than twice 20) is a full start, and with a
+    reason that says so; 10 more after that continues warm."""
+    Annotated(app_client, synthetic_reviews(20, seed=31))
+    run_training(lifecycle_settings, redis, PROJECT)
+    Annotated(app_client, synthetic_reviews(30, seed=32), first_id=1000)
+    grown = run_training(lifecycle_settings, redis, PROJECT)
+    Annotated(app_client, synthetic_reviews(10, seed=33), first_id=2000)
+    steady = run_training(lifecycle_settings, redis, PROJECT)
+    store = ModelStore(lifecycle_settings.model_dir)
+    start = store.read_raw_version(PROJECT, grown["version"])["controls"][0]["start"]
+    assert start["mode"] == "full"
+    assert start["reason"].startswith("50 annotated tasks, more than twice the 20 of the current")
+    after = store.read_raw_version(PROJECT, steady["version"])["controls"][0]["start"]
+    assert after["mode"] == "warm" and after["from_version"] == grown["version"]
