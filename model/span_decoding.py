@@ -7,9 +7,11 @@ sides), so an entity on a window border is predicted once, and whole.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from model.spans import Offsets, TagScheme
@@ -67,15 +69,18 @@ def first_pieces(tokens: TextTokens) -> TextTokens:
     return TextTokens(offsets, words, tokens.log_probs[rows])
 
 
-def allowed_transitions(scheme: TagScheme) -> torch.Tensor:
-    """0 where tag b may follow tag a, -inf where not: I-X only after B-X or I-X."""
+@functools.lru_cache(maxsize=64)
+def allowed_transitions(scheme: TagScheme) -> np.ndarray:
+    """0 where tag b may follow tag a, -inf where not: I-X only after B-X or I-X. One table
+    per scheme, shared by every text (read-only)."""
     size = scheme.size
-    table = torch.zeros(size, size)
+    table = np.zeros((size, size), dtype=np.float32)
     for label in scheme.space.labels:
         inside = scheme.inside(label)
-        table[:, inside] = float("-inf")
+        table[:, inside] = -np.inf
         table[scheme.begin(label), inside] = 0.0
         table[inside, inside] = 0.0
+    table.flags.writeable = False
     return table
 
 
@@ -97,18 +102,20 @@ def constrained_decode(
     decoded to be consistent with them (see `region_constraints`)."""
     if len(log_probs) == 0:
         return []
-    emissions = constrain(log_probs, constraints) if constraints else log_probs
+    # numpy, not torch: a loop over tokens of 9-by-9 operations is dominated by each
+    # call's overhead, about five times a numpy call's (Viterbi was a sixth of a tagger's
+    # int8 prediction time on CoNLL-2003 sentences).
+    emissions = (constrain(log_probs, constraints) if constraints else log_probs).cpu().numpy()
     transitions = allowed_transitions(scheme)
-    start_allowed = transitions[0]  # what may follow O is what may start a text
-    score = emissions[0] + start_allowed
-    back = []
-    for row in emissions[1:]:
+    columns = np.arange(transitions.shape[1])
+    score = emissions[0] + transitions[0]  # what may follow O is what may start a text
+    back = np.empty((len(emissions) - 1, len(columns)), dtype=np.int64)
+    for step, row in enumerate(emissions[1:]):
         candidates = score[:, None] + transitions
-        score, previous = candidates.max(dim=0)
-        score = score + row
-        back.append(previous)
+        back[step] = candidates.argmax(axis=0)
+        score = candidates[back[step], columns] + row
     path = [int(score.argmax())]
-    for previous in reversed(back):
+    for previous in back[::-1]:
         path.append(int(previous[path[-1]]))
     return path[::-1]
 

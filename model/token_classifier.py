@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,7 +199,8 @@ class SpanTagger:
         units = first_pieces(tokens) if self.word_level else tokens
         constraints = region_constraints(units.offsets, regions, self.scheme) if regions else None
         tags = constrained_decode(units.log_probs, self.scheme, constraints)
-        chosen = [math.exp(float(units.log_probs[i, tag])) for i, tag in enumerate(tags)]
+        picked = units.log_probs[torch.arange(len(tags)), torch.tensor(tags, dtype=torch.long)]
+        chosen = picked.double().exp().tolist()
         fixed = set(constraints.forced) if constraints else set()
         spans = tuple(
             Span(start, end, label, text[start:end], sum(chosen[i] for i in ix) / len(ix))
