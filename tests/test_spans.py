@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import random
-from itertools import pairwise
+from itertools import pairwise, product
 from pathlib import Path
 
 import pytest
@@ -165,6 +165,27 @@ def test_constrained_decoding_never_starts_an_entity_with_inside() -> None:
     )
     tags = constrained_decode(probs.log(), SCHEME)
     assert tags == [OUT, B_PER, I_PER, B_LOC]
+
+
+def valid_bio(tags: tuple[int, ...]) -> bool:
+    """I-X only right after B-X or I-X (SCHEME's ids: B = 1 + 2k, I = 2 + 2k)."""
+    return all(
+        tag == OUT or tag % 2 == 1 or (before in (tag - 1, tag))
+        for before, tag in zip((OUT, *tags), tags, strict=False)
+    )
+
+
+def test_constrained_decoding_finds_the_best_valid_sequence_on_random_tables() -> None:
+    """Against brute force over every tag sequence of 5 tokens (3,125), on random
+    probability tables: Viterbi must return the most probable sequence that is valid BIO."""
+    generator = torch.Generator().manual_seed(7)
+    for _ in range(20):
+        log_probs = torch.log_softmax(3 * torch.randn(5, SCHEME.size, generator=generator), -1)
+        best = max(
+            (tags for tags in product(range(SCHEME.size), repeat=5) if valid_bio(tags)),
+            key=lambda tags: float(log_probs[range(5), list(tags)].sum()),
+        )
+        assert tuple(constrained_decode(log_probs, SCHEME)) == best
 
 
 # --- windows --------------------------------------------------------------------------------
