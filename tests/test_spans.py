@@ -168,11 +168,13 @@ def test_constrained_decoding_never_starts_an_entity_with_inside() -> None:
 
 
 def valid_bio(tags: tuple[int, ...]) -> bool:
-    """I-X only right after B-X or I-X (SCHEME's ids: B = 1 + 2k, I = 2 + 2k)."""
-    return all(
-        tag == OUT or tag % 2 == 1 or (before in (tag - 1, tag))
-        for before, tag in zip((OUT, *tags), tags, strict=False)
-    )
+    """I-X only right after B-X or I-X; a text starts as if after O."""
+    for before, tag in pairwise((OUT, *tags)):
+        label = SCHEME.label_of(tag)
+        continues = label is not None and before in (SCHEME.begin(label), SCHEME.inside(label))
+        if label is not None and not SCHEME.is_begin(tag) and not continues:
+            return False
+    return True
 
 
 def test_constrained_decoding_finds_the_best_valid_sequence_on_random_tables() -> None:
